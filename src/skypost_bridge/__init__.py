@@ -1,0 +1,1 @@
+"""SkyPost bridge: a rosbridge-protocol v2 WebSocket server."""

@@ -1,0 +1,1 @@
+"""Pieces shared by SkyPost nodes: the site world description."""

@@ -1,0 +1,1 @@
+"""SkyPost drone: mission state machine and Clover/MAVROS glue."""

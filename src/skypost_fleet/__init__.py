@@ -1,0 +1,1 @@
+"""SkyPost fleet manager: intake, assignment and delivery lifecycle."""

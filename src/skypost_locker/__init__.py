@@ -1,0 +1,1 @@
+"""SkyPost locker: rosserial host, cell inventory and QR pickup."""

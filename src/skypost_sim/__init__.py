@@ -1,0 +1,1 @@
+"""SkyPost simulation: Clover-compatible drones, cameras and the site world."""

@@ -1,0 +1,133 @@
+"""The RabbitMQ intake against the real broker on 127.0.0.1:5672 (unique names per run via ~amqp_prefix)."""
+import json
+import subprocess
+import uuid
+
+import pytest
+from fakes.site import WORLD, FleetSite
+from harness import require_service, wait_for
+
+pytestmark = [pytest.mark.ros, pytest.mark.services]
+ROSCORE_PARAMS = {"/skypost/world_file": str(WORLD)}
+URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+PREFIX = f"skypost_test_{uuid.uuid4().hex[:10]}."
+CONNECTION_NAME = f"skypost-fleet {PREFIX}"
+
+
+@pytest.fixture(scope="module")
+def broker():
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(URL))
+    channel = connection.channel()
+    yield channel
+    for queue in ("deliveries", "deliveries.priority", "deliveries.dead", "delivery_events"):
+        channel.queue_delete(PREFIX + queue)
+    channel.exchange_delete(PREFIX + "delivery_exchange")
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def site(broker, rospy_node, ros_processes, tmp_path_factory):
+    site = FleetSite(ros_processes, tmp_path_factory.mktemp("fleet") / "fleet.sqlite")
+    # no drones run in this module: accepted deliveries simply stay queued
+    site.start_fleet(drones="drone_1", amqp_url=URL, amqp_prefix=PREFIX)
+    wait_for(lambda: _queue_exists(broker, PREFIX + "deliveries.priority"), 60, "the fleet's queues")
+    return site
+
+
+def _queue_exists(channel, name):
+    import pika
+
+    try:
+        channel.queue_declare(name, passive=True)
+    except pika.exceptions.ChannelClosedByBroker:
+        raise AssertionError(f"{name} missing") from None
+    return True
+
+
+def publish(channel, body, priority=False):
+    import pika
+
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    key = "deliveries.priority" if priority else "deliveries"
+    channel.basic_publish(PREFIX + "delivery_exchange", key, data,
+                          pika.BasicProperties(delivery_mode=2, content_type="application/json"))
+
+
+def message(delivery_id, **extra):
+    return {"delivery_id": delivery_id, "order_ref": f"o-{delivery_id}", "locker_id": "locker_1",
+            "cell_size": "S", "priority": 0, "weight_kg": 0.4, **extra}
+
+
+def drain(channel, queue):
+    out = []
+    while True:
+        method, properties, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            return out
+        out.append((properties, body))
+
+
+def fleet_connections():
+    out = subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    tag = '{"connection_name","' + CONNECTION_NAME + '"}'
+    return [line.split("\t")[0] for line in out.splitlines() if tag in line]
+
+
+def test_message_is_accepted_and_an_event_goes_back(site, broker):
+    publish(broker, message("amqp-1"))
+    publish(broker, message("amqp-p1"), priority=True)
+    wait_for(lambda: site.get("amqp-1").success and site.get("amqp-p1").success, 30, "both accepted")
+    assert site.get("amqp-1").status.state_name == "QUEUED"
+    urgent = site.get("amqp-p1").status
+    assert urgent.priority == 1 and urgent.locker_id == "locker_1"
+    events = []
+    wait_for(lambda: events.extend(drain(broker, PREFIX + "delivery_events")) or
+             {"amqp-1", "amqp-p1"} <= {json.loads(b)["delivery_id"] for _p, b in events}, 30, "status events")
+    first = next(json.loads(b) for _p, b in events if json.loads(b)["delivery_id"] == "amqp-1")
+    assert first["state_name"] == "QUEUED" and events[0][0].delivery_mode == 2
+
+
+def test_duplicate_message_is_acknowledged_once(site, broker):
+    publish(broker, message("amqp-dup"))
+    publish(broker, message("amqp-dup", cell_size="L"))
+    wait_for(lambda: site.get("amqp-dup").success, 30, "amqp-dup accepted")
+    wait_for(lambda: broker.queue_declare(PREFIX + "deliveries", passive=True).method.message_count == 0, 30,
+             "the queue to drain")
+    assert site.get("amqp-dup").status.cell_size == "S"
+
+
+def test_poison_messages_land_in_the_dead_letter_queue_with_the_reason(site, broker):
+    publish(broker, b"{not json")
+    publish(broker, message("amqp-bad", cell_size="XXL"))
+    publish(broker, message("amqp-bad2", colour="red"))
+    dead = []
+    wait_for(lambda: dead.extend(drain(broker, PREFIX + "deliveries.dead")) or len(dead) >= 3, 30,
+             "three dead letters")
+    reasons = [p.headers["x-skypost-reason"] for p, _b in dead]
+    assert any("not JSON" in r for r in reasons)
+    assert any("cell_size" in r for r in reasons)
+    assert any("unknown fields" in r for r in reasons)
+    assert not site.get("amqp-bad").success and not site.get("amqp-bad2").success
+
+
+def test_connection_killed_by_the_broker_loses_nothing(site, broker):
+    wait_for(fleet_connections, 30, "the fleet's connection")
+    ids = [f"amqp-bulk-{i}" for i in range(40)]
+    for i, delivery_id in enumerate(ids):
+        publish(broker, message(delivery_id), priority=i % 4 == 0)
+        if i in (10, 25):  # close the fleet's connection from the server side, mid-stream
+            for pid in wait_for(fleet_connections, 60, "the fleet's connection"):
+                subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test: broker-side close"],
+                               capture_output=True, timeout=60, check=False)
+    wait_for(lambda: all(site.get(d).success for d in ids), 90, "every message accepted after reconnecting")
+    wait_for(fleet_connections, 60, "the fleet to reconnect")
+    for queue in ("deliveries", "deliveries.priority"):
+        assert broker.queue_declare(PREFIX + queue, passive=True).method.message_count == 0
+    listed = [d.delivery_id for d in site.list([], 0).deliveries if d.delivery_id.startswith("amqp-bulk-")]
+    assert sorted(listed) == sorted(ids)          # each exactly once
+    log = site.processes.log_text("fleet")
+    assert log.count("AMQP connection lost") >= 2 and "CONNECTION_FORCED" in log

@@ -1,0 +1,1 @@
+"""Business rules in plain modules; views parse, call these, and serialise."""
