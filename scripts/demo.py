@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""`make demo`: the simulated SkyPost site in one roslaunch, a first order, its progress line by line.
+"""`make demo`: the whole simulated SkyPost site and the web app, then a first order placed, followed and picked up
+through the public REST API, as a customer with the app would.
 
-Runs until Ctrl-C (which stops every process it started). With --once it exits after the first order ends:
-0 when it was delivered and picked up, 1 with the reason otherwise.
+Runs until Ctrl-C, which stops every process it started. With --once it exits after the pickup: 0 when the parcel
+was picked up with the QR code decoded from the API's PNG, 1 with the reason otherwise.
 """
 from __future__ import annotations
 
@@ -11,97 +12,110 @@ import os
 import signal
 import sys
 import threading
-import uuid
+import time
 
-from skypost_sim.site_runner import ROOT, Site, wait_until
+from skypost_sim.demo_customer import DemoCustomer, OrderError
+from skypost_sim.demo_site import DEMO_ACCOUNTS, DemoConfig, DemoSite
+from skypost_sim.site_runner import ROOT, SiteError
+from skypost_sim.web_stack import WebStackError
 
 ARTIFACTS = ROOT / "artifacts" / "demo"
 
 
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def banner(site: DemoSite, ros: dict[str, int], took: float) -> None:
+    for note in site.notes:
+        say(f"NOTE: {note}")
+    say(f"site up in {took:.0f}s: {ros['drones']} drones ({ros['idle']} idle), {ros['lockers']} lockers online, "
+        f"sim speed {site.config.speed:g}x")
+    say(f"  web app:        {site.web_url}/")
+    say(f"  admin panel:    {site.web_url}/admin")
+    say(f"  API docs:       {site.web_url}/api/v1/docs")
+    say(f"  bridge:         {site.bridge_url}  (rosbridge v2, authentication on)")
+    say(f"  fleet metrics:  http://127.0.0.1:{site.metrics_port}/metrics")
+    say(f"  ROS master:     {site.site.master_uri}  (logs in {site.artifacts})")
+    say(f"  accounts:       {', '.join(DEMO_ACCOUNTS)} - password {site.config.password}")
+
+
+def first_order(site: DemoSite, args: argparse.Namespace) -> None:
+    customer = DemoCustomer(site.api, say)
+    me = customer.login("customer", site.config.password)
+    say(f"logged in as {me['username']} through POST /api/v1/auth/login")
+    order = customer.place_order()
+    locker = order["locker_id"]
+    site.watch_display(locker, lambda text: say(f"  {locker} screen: {text}"))
+    order = customer.follow(order["id"], "AWAITING_PICKUP", args.timeout, site.dead)
+    code = customer.pickup_code(order["id"])
+    site.wait_bridge_service(30)
+    for attempt in range(1, args.pickup_tries + 1):
+        say(f"the customer shows the QR code at {locker} (attempt {attempt})")
+        site.show_code(locker, code)
+        try:
+            order = customer.follow(order["id"], "COMPLETED", args.pickup_timeout, site.dead)
+            break
+        except OrderError:
+            if attempt == args.pickup_tries or customer.get(order["id"])["status"] != "AWAITING_PICKUP":
+                raise
+    delivery = order["delivery"] or {}
+    say(f"PICKED UP: order {order['ref']} collected from {locker} cell {delivery.get('cell_id')} "
+        f"(delivered by {delivery.get('drone_id')})")
+
+
 def run(args: argparse.Namespace) -> int:
-    site = Site(ARTIFACTS, {"speed": args.speed, "drones": args.drones, "lockers": args.lockers,
-                            "fleet_db": ARTIFACTS / "fleet.sqlite"})
-    print(f"SkyPost demo: ROS master {site.master_uri}, logs in {ARTIFACTS}", flush=True)
+    config = DemoConfig(ARTIFACTS, speed=args.speed, web_port=args.web_port, bridge_port=args.bridge_port)
+    site = DemoSite(config)
+    say(f"SkyPost demo: starting the simulated site and the web app (logs in {ARTIFACTS})")
+    started = time.monotonic()
     try:
-        site.export_env()
-        wait_until(site.master_up, 60, "the ROS master", site)
-        import rospy
-        from skypost.msg import DeliveryStatus, FleetSummary
-        from skypost.srv import SubmitDelivery
-
-        rospy.init_node("skypost_demo", anonymous=True, disable_signals=True)
-        summary: list[FleetSummary] = []
-        rospy.Subscriber("/fleet/summary", FleetSummary, lambda m: summary.__setitem__(slice(None), [m]),
-                         queue_size=1)
-        wait_until(lambda: summary and summary[0].drones_idle > 0 and summary[0].lockers_online > 0, 180,
-                   "idle drones and an online locker in /fleet/summary", site)
-        s = summary[0]
-        print(f"site up: {s.drones_total} drones ({s.drones_idle} idle), {s.lockers_online} lockers online")
-        print("  bridge (rosbridge v2):  ws://127.0.0.1:9090")
-        print("  field techs:            source scripts/env.sh && "
-              f"ROS_MASTER_URI={site.env['ROS_MASTER_URI']} rostopic echo /fleet/delivery_status")
-        delivery_id = f"demo-{uuid.uuid4().hex[:8]}"
-        done = threading.Event()
-        outcome: list[DeliveryStatus] = []
-
-        def on_status(msg: DeliveryStatus) -> None:
-            if msg.delivery_id != delivery_id:
-                return
-            eta = f", eta {msg.eta:.0f}s" if msg.eta == msg.eta else ""
-            where = f" drone={msg.drone_id}" if msg.drone_id else ""
-            cell = f" {msg.locker_id}/cell {msg.cell_id}" if msg.cell_id else ""
-            print(f"  [{msg.header.stamp.to_sec():7.1f}s sim] {msg.state_name:<16}{where}{cell}{eta}"
-                  f"{'  (' + msg.reason + ')' if msg.reason else ''}", flush=True)
-            if msg.state in (DeliveryStatus.AWAITING_PICKUP, DeliveryStatus.COMPLETED, DeliveryStatus.FAILED,
-                             DeliveryStatus.CANCELLED):
-                outcome[:] = [msg]
-                done.set()
-
-        rospy.Subscriber("/fleet/delivery_status", DeliveryStatus, on_status, queue_size=100)
-        rospy.wait_for_service("/fleet/submit_delivery", timeout=30)
-        submit = rospy.ServiceProxy("/fleet/submit_delivery", SubmitDelivery)
-        answer = submit(delivery_id=delivery_id, order_ref="demo order", locker_id="", cell_size="S", priority=0,
-                        weight_kg=0.5)
-        if not answer.success:
-            print(f"order refused: {answer.message}")
-            return 1
-        print(f"first order placed: delivery {delivery_id}")
-        if not args.once:
-            print("running; Ctrl-C stops every process of the demo")
-            while site.alive():
-                done.wait(1.0)
-            return 0 if not site.alive() else 1
-        if not done.wait(args.timeout):
-            print(f"FAILED: delivery {delivery_id} did not reach the locker within {args.timeout:.0f}s")
-            return 1
-        final = outcome[0]
-        if final.state == DeliveryStatus.AWAITING_PICKUP:
-            print(f"delivered into {final.locker_id} cell {final.cell_id} "
-                  f"({'confirmed by the locker' if final.drop_confirmed else 'UNCONFIRMED'})")
-            return 0 if final.drop_confirmed else 1
-        print(f"FAILED: delivery ended {final.state_name}: {final.reason}")
+        site.start_web(args.startup_timeout)
+        banner(site, site.wait_ros(args.startup_timeout), time.monotonic() - started)
+        try:
+            first_order(site, args)
+        except OrderError as exc:
+            if args.once:
+                raise
+            say(f"the first order did not finish: {exc}")
+        if args.once:
+            say("demo done (--once)")
+            return 0
+        say("running; Ctrl-C stops every process of the demo")
+        pause = threading.Event()
+        while not site.dead():
+            pause.wait(1.0)
+        say(f"FAILED: {site.dead()}")
         return 1
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"FAILED: {exc}")
+    except (SiteError, TimeoutError, OrderError, WebStackError, OSError) as exc:
+        say(f"FAILED: {exc}")
         return 1
     finally:
-        print("stopping the site...", flush=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave half the site running
+        say("stopping every process of the demo...")
         site.stop()
+        say("stopped")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--once", action="store_true", help="one order, then exit with its outcome")
+    parser.add_argument("--once", action="store_true", help="one order to its pickup, then exit with its outcome")
     parser.add_argument("--speed", type=float, default=float(os.environ.get("SKYPOST_DEMO_SPEED", 5.0)),
-                        help="sim seconds per wall second")
-    parser.add_argument("--drones", type=int, default=3)
-    parser.add_argument("--lockers", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=240.0, help="seconds for the first order (--once)")
+                        help="sim seconds per wall second (default 5)")
+    parser.add_argument("--web-port", type=int, default=8080, help="web app port (busy: a free one, with a note)")
+    parser.add_argument("--bridge-port", type=int, default=9090, help="bridge port (busy: a free one, with a note)")
+    parser.add_argument("--startup-timeout", type=float, default=180.0, help="s for the site and web app to come up")
+    parser.add_argument("--timeout", type=float, default=180.0, help="s for the first order to reach its locker")
+    parser.add_argument("--pickup-timeout", type=float, default=45.0, help="s for each pickup attempt")
+    parser.add_argument("--pickup-tries", type=int, default=2, help="times the customer shows the code")
     args = parser.parse_args()
+    if args.speed <= 0 or min(args.startup_timeout, args.timeout, args.pickup_timeout) <= 0 or args.pickup_tries < 1:
+        parser.error("--speed and every timeout must be positive, --pickup-tries at least 1")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         return run(args)
     except KeyboardInterrupt:
+        say("interrupted")
         return 130
 
 

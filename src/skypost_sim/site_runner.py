@@ -24,6 +24,9 @@ def free_port(preferred: int = 0) -> int:
     """`preferred` when it is free on 127.0.0.1, else any free port."""
     for port in (preferred, 0):
         with socket.socket() as sock:
+            # probe as our servers bind (SO_REUSEADDR): only a listener makes a port busy, not the TIME_WAIT
+            # connections a previous run left behind
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -51,11 +54,12 @@ def _stop_group(proc: subprocess.Popen) -> None:
 class Site:
     """The roslaunch process group of the simulated site (skypost.launch with `launch_args`), logs in `artifacts`."""
 
-    def __init__(self, artifacts: Path, launch_args: Mapping[str, object], preferred_port: int = 11311) -> None:
+    def __init__(self, artifacts: Path, launch_args: Mapping[str, object], preferred_port: int = 11311,
+                 env: Mapping[str, str] | None = None) -> None:
         self.artifacts = Path(artifacts)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.master_port = free_port(preferred_port)
-        self.env = {**os.environ, "ROS_MASTER_URI": f"http://127.0.0.1:{self.master_port}",
+        self.env = {**os.environ, **(env or {}), "ROS_MASTER_URI": f"http://127.0.0.1:{self.master_port}",
                     "ROS_HOME": str(self.artifacts / "ros"), "ROS_IP": "127.0.0.1",
                     "ROS_LOG_DIR": str(self.artifacts / "ros" / "log")}
         self.env.pop("ROS_HOSTNAME", None)
@@ -71,11 +75,12 @@ class Site:
     def master_uri(self) -> str:
         return self.env["ROS_MASTER_URI"]
 
-    def start_extra(self, name: str, cmd: Sequence[str]) -> subprocess.Popen:
-        """Another process against this site's master (e.g. a second roslaunch); log in artifacts/<name>.log."""
+    def start_extra(self, name: str, cmd: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """Another process against this site's master (e.g. a second roslaunch) with `env` added to the site's;
+        log in artifacts/<name>.log."""
         log = open(self.artifacts / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
-        proc = subprocess.Popen(list(cmd), env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(list(cmd), env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         self.extras.append(proc)
         return proc
