@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from skypost_sim.demo_customer import DemoCustomer, OrderError
 from skypost_sim.demo_site import DEMO_ACCOUNTS, DemoConfig, DemoSite
@@ -65,9 +66,9 @@ def first_order(site: DemoSite, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = DemoConfig(ARTIFACTS, speed=args.speed, web_port=args.web_port, bridge_port=args.bridge_port)
+    config = DemoConfig(args.artifacts, speed=args.speed, web_port=args.web_port, bridge_port=args.bridge_port)
     site = DemoSite(config)
-    say(f"SkyPost demo: starting the simulated site and the web app (logs in {ARTIFACTS})")
+    say(f"SkyPost demo: starting the simulated site and the web app (logs in {args.artifacts})")
     started = time.monotonic()
     try:
         site.start_web(args.startup_timeout)
@@ -102,8 +103,12 @@ def main() -> int:
     parser.add_argument("--once", action="store_true", help="one order to its pickup, then exit with its outcome")
     parser.add_argument("--speed", type=float, default=float(os.environ.get("SKYPOST_DEMO_SPEED", 5.0)),
                         help="sim seconds per wall second (default 5)")
-    parser.add_argument("--web-port", type=int, default=8080, help="web app port (busy: a free one, with a note)")
-    parser.add_argument("--bridge-port", type=int, default=9090, help="bridge port (busy: a free one, with a note)")
+    parser.add_argument("--web-port", type=int, default=8080,
+                        help="web app port (busy: a free one, with a note; 0: any free one)")
+    parser.add_argument("--bridge-port", type=int, default=9090,
+                        help="bridge port (busy: a free one, with a note; 0: any free one)")
+    parser.add_argument("--artifacts", type=Path, default=ARTIFACTS,
+                        help="databases (new each run) and logs (default artifacts/demo)")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="s for the site and web app to come up")
     parser.add_argument("--timeout", type=float, default=180.0, help="s for the first order to reach its locker")
     parser.add_argument("--pickup-timeout", type=float, default=45.0, help="s for each pickup attempt")

@@ -37,7 +37,7 @@ class DemoSite:
 
     def __init__(self, config: DemoConfig) -> None:
         self.config = config
-        self.artifacts = Path(config.artifacts)
+        self.artifacts = Path(config.artifacts).resolve()
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.notes: list[str] = []
         self.web_port = self._port("web app", config.web_port)
@@ -64,7 +64,7 @@ class DemoSite:
 
     def _port(self, what: str, wanted: int) -> int:
         port = free_port(wanted)
-        if port != wanted:
+        if wanted and port != wanted:
             self.notes.append(f"port {wanted} is busy, so the {what} uses port {port}")
         return port
 
