@@ -41,7 +41,9 @@ class Schedule:
     def due(self, now: float) -> bool:
         if self.period <= 0 or now + 1e-9 < self.next:
             return False
-        self.next = max(self.next + self.period, now)
+        self.next += self.period
+        if self.next <= now:  # beats were missed: restart the rhythm from now rather than firing a burst
+            self.next = now + self.period
         return True
 
 

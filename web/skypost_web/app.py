@@ -54,7 +54,7 @@ def _configure(app: APIFlask, settings: dict[str, Any]) -> None:
         JWT_REFRESH_TOKEN_EXPIRES=dt.timedelta(days=settings["JWT_REFRESH_DAYS"]),
         JWT_TOKEN_LOCATION=["headers"],
         PICKUP_SECRET=settings.get("PICKUP_SECRET") or settings["JWT_SECRET_KEY"],
-        RATELIMIT_DEFAULT=settings["RATE_LIMIT_DEFAULT"],
+        RATE_LIMIT_DEFAULT=settings["RATE_LIMIT_DEFAULT"],
         RATELIMIT_HEADERS_ENABLED=True,
         # OpenAPI: 3.0 for the bundled Swagger UI 4; the envelope documented on every answer
         OPENAPI_VERSION="3.0.3",

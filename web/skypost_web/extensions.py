@@ -24,7 +24,9 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
-limiter = Limiter(key_func=get_remote_address)
+# The default limit is read from the app being served, not captured at init_app: one limiter serves every app
+# a process creates (tests, the CLI), and each app has its own RATE_LIMIT_DEFAULT.
+limiter = Limiter(key_func=get_remote_address, default_limits=[lambda: current_app.config["RATE_LIMIT_DEFAULT"]])
 cors = CORS()
 
 

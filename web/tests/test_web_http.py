@@ -33,6 +33,14 @@ def test_bodies_that_are_not_objects(client, accounts, body):
     assert_envelope(response, 400)
 
 
+@pytest.mark.parametrize("path, user", [("/api/v1/goods?limt=5", "alice"), ("/api/v1/orders?stauts=queued", "alice"),
+                                        ("/api/v1/admin/users?offest=1", "admin")])
+def test_a_misspelt_query_parameter_is_named_not_ignored(client, accounts, path, user):
+    body = assert_envelope(client.get(path, headers=accounts.headers(user)), 400, "validation_error")
+    misspelt = path.split("?")[1].split("=")[0]
+    assert misspelt in body["error"]["fields"], body
+
+
 def test_login_is_rate_limited(backend, tmp_path, request):
     from conftest import make_app
 

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 
 from apiflask import APIBlueprint
+from marshmallow import RAISE
 from sqlalchemy import select
 
 from skypost_web.api import AUTH, get_or_404, ok
@@ -36,7 +37,7 @@ STAFF_DOC = {"security": AUTH, "responses": [403]}
 
 
 @bp.get("/orders")
-@bp.input(OrderPageArgs, location="query", arg_name="page")
+@bp.input(OrderPageArgs, location="query", arg_name="page", unknown=RAISE)
 @bp.output(OrderOut(many=True))
 @bp.doc(**STAFF_DOC)
 @roles_required(*STAFF)
@@ -50,7 +51,7 @@ def all_orders(page: dict):
 
 
 @bp.get("/deliveries")
-@bp.input(OrderPageArgs, location="query", arg_name="page")
+@bp.input(OrderPageArgs, location="query", arg_name="page", unknown=RAISE)
 @bp.output(DeliveryOut(many=True))
 @bp.doc(**STAFF_DOC)
 @roles_required(*STAFF)
@@ -156,7 +157,7 @@ def drones():
 
 
 @bp.get("/users")
-@bp.input(PageArgs, location="query", arg_name="page")
+@bp.input(PageArgs, location="query", arg_name="page", unknown=RAISE)
 @bp.output(UserOut(many=True))
 @bp.doc(**STAFF_DOC)
 @roles_required("admin")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
+from marshmallow import RAISE
 from sqlalchemy import select
 
 from skypost_web.api import AUTH, get_or_404, ok
@@ -16,7 +17,7 @@ bp = APIBlueprint("goods", __name__, tag="Goods")
 
 
 @bp.get("")
-@bp.input(PageArgs, location="query", arg_name="page")
+@bp.input(PageArgs, location="query", arg_name="page", unknown=RAISE)
 @bp.output(GoodOut(many=True))
 def list_goods(page: dict):
     """Goods, by id."""

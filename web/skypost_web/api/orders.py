@@ -7,6 +7,7 @@ import qrcode
 from apiflask import APIBlueprint
 from flask import current_app, send_file
 from flask_jwt_extended import current_user
+from marshmallow import RAISE
 from sqlalchemy import select
 
 from skypost_web.api import AUTH, get_or_404, ok
@@ -45,7 +46,7 @@ def create_order(data: dict):
 
 
 @bp.get("")
-@bp.input(OrderPageArgs, location="query", arg_name="page")
+@bp.input(OrderPageArgs, location="query", arg_name="page", unknown=RAISE)
 @bp.output(OrderOut(many=True))
 @bp.doc(security=AUTH)
 @roles_required()
