@@ -43,6 +43,9 @@ FRAGMENT_TTL = 60.0  # s to receive every fragment of a message
 DROP_WARN_PERIOD = 5.0  # s between "frames dropped" warnings to one client
 _call_ids = itertools.count(1)
 CLOSE_POLICY = 1008
+# ops a client may send before it authenticated: set_level only chooses which errors it is told about, so an
+# unauthenticated client can learn why everything else is refused
+BEFORE_AUTH = frozenset({"auth", "set_level"})
 
 
 class Sender(Protocol):
@@ -221,7 +224,7 @@ class Session:
             if entry is None:
                 raise ProtocolError(f"unknown op {op!r}")
             schema, handler = entry
-            if self.rules is None and op != "auth":
+            if self.rules is None and op not in BEFORE_AUTH:
                 raise AccessDeniedError("not authenticated: send the auth op with a valid token first")
             args = schema.validate(message)
             pending = handler(self, args, op_id)
