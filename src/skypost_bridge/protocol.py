@@ -38,13 +38,19 @@ class NothingToDoError(BridgeError):
     level = "warning"
 
 
-def decode(payload: bytes | str) -> dict[str, Any]:
+def parse(payload: bytes | str) -> dict[str, Any]:
+    """A JSON object (its `op` unchecked, so that an error about it can still echo the `id`)."""
     try:
         message = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise ProtocolError(f"not valid JSON: {exc}") from exc
     if not isinstance(message, dict):
         raise ProtocolError(f"expected a JSON object, got {type(message).__name__}")
+    return message
+
+
+def decode(payload: bytes | str) -> dict[str, Any]:
+    message = parse(payload)
     op = message.get("op")
     if not isinstance(op, str):
         raise ProtocolError("missing or non-string field 'op'")

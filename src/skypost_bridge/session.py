@@ -34,6 +34,7 @@ from skypost_bridge.protocol import (
     ProtocolError,
     decode,
     message_id,
+    parse,
 )
 
 log = logging.getLogger("rosout.skypost_bridge")
@@ -66,6 +67,13 @@ class Backend(Protocol):
     async def rosapi(self, service: str, args: Any, rules: RoleRules) -> Any: ...
     async def advertise_service(self, service: str, type_name: str, provider: Session) -> None: ...
     def unadvertise_service(self, service: str, provider: Session) -> None: ...
+
+
+@dataclass(frozen=True)
+class _TooBig:
+    """Stands in the inbox for a message refused for its size."""
+
+    size: int
 
 
 @dataclass
@@ -185,7 +193,7 @@ class Session:
         self.services: set[str] = set()
         self.pending_requests: dict[Any, Future] = {}  # ROS -> this client's advertised service, by call id
         self._fragments: dict[Any, _Fragments] = {}
-        self._inbox: deque[bytes | str] = deque()
+        self._inbox: deque[bytes | str | _TooBig] = deque()
         self._busy = False
         self._tasks: set[asyncio.Task] = set()
         self._last_drop_warning = -1e9
@@ -202,24 +210,35 @@ class Session:
         if len(payload) > self.config.max_message_size:
             self.message_too_big(len(payload))
             return
+        self._take(payload)
+
+    def message_too_big(self, size: int) -> None:
+        """Refused in its turn among the messages before and after it (its bytes are not kept)."""
+        if not self.closed:
+            self._take(_TooBig(size))
+
+    def _take(self, item: bytes | str | _TooBig) -> None:
         if self._busy:
             if len(self._inbox) >= MAX_INBOX:
                 self._fail("?", None, BridgeError("too many messages waiting behind a slow operation; dropped"))
                 return
-            self._inbox.append(payload)
+            self._inbox.append(item)
             return
-        self._process(payload)
+        self._process(item)
 
-    def message_too_big(self, size: int) -> None:
-        self._fail("?", None, ProtocolError(
-            f"message too big ({size} bytes > max_message_size {self.config.max_message_size}); dropped "
-            "(send it as fragment ops, or raise the limit)"))
-
-    def _process(self, payload: bytes | str) -> None:
+    def _process(self, payload: bytes | str | _TooBig) -> None:
         op, op_id = "?", None
         try:
-            message = decode(payload)
-            op, op_id = message["op"], message_id(message)
+            if isinstance(payload, _TooBig):
+                raise ProtocolError(
+                    f"message too big ({payload.size} bytes > max_message_size {self.config.max_message_size}); "
+                    "dropped (send it as fragment ops, or raise the limit)")
+            message = parse(payload)
+            op_id = message_id(message)
+            op = message.get("op")
+            if not isinstance(op, str):
+                op = "?"
+                raise ProtocolError("missing or non-string field 'op'")
             entry = DISPATCH.get(op)
             if entry is None:
                 raise ProtocolError(f"unknown op {op!r}")
@@ -237,8 +256,8 @@ class Session:
             self._fail(op, op_id, ProtocolError(str(exc)), self._service_of(op, payload))
 
     @staticmethod
-    def _service_of(op: str, payload: bytes | str) -> str | None:
-        if op != "call_service":
+    def _service_of(op: str, payload: bytes | str | _TooBig) -> str | None:
+        if op != "call_service" or isinstance(payload, _TooBig):
             return None
         try:
             service = decode(payload).get("service")
