@@ -44,7 +44,7 @@ def record_event(delivery: Delivery, update: StatusUpdate, source: str = "fleet"
 def restore_stock(order: Order) -> None:
     if order.stock_restored:
         return
-    for item in order.items:
+    for item in sorted(order.items, key=lambda i: i.good_id):  # the lock order of orders._reserve_stock
         db.session.execute(Good.__table__.update().where(Good.id == item.good_id)
                            .values(stock=Good.stock + item.quantity))
     order.stock_restored = True

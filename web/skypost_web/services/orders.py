@@ -29,8 +29,9 @@ def _needed_size(goods: list[Good]) -> str:
 
 
 def _reserve_stock(goods: dict[int, Good], items: list[dict]) -> None:
-    """Conditional decrements in the caller's transaction: no oversell even with concurrent orders."""
-    for item in items:
+    """Conditional decrements in the caller's transaction: no oversell even with concurrent orders. Rows are
+    locked in good id order, as everywhere stock changes, so two orders naming the same goods never deadlock."""
+    for item in sorted(items, key=lambda i: i["good_id"]):
         done = db.session.execute(
             update(Good).where(Good.id == item["good_id"], Good.stock >= item["quantity"])
             .values(stock=Good.stock - item["quantity"]))
