@@ -43,6 +43,7 @@ MAX_MESSAGE = 1_000_000  # the bridge's max_message_size here: small, so that ov
 FRAGMENT = 100_000
 SEND_BUFFER = 2_000_000
 AUTH_TIMEOUT = 3.0
+SERVICE_TIMEOUT = 3.0
 HEAVY = 1200  # 50 KB images (about 68 KB of JSON each) published towards the stalled client
 ROSLIBPY_OPS = {"publish", "service_response", "call_service"}  # roslibpy raises on any other op
 _ids = itertools.count(1)
@@ -53,7 +54,7 @@ def bridge(rospy_node, ros_processes, roscore, tmp_path_factory) -> Iterator[Bri
     bridge = BridgeUnderTest(
         ros_processes, roscore.uri, tmp_path_factory.mktemp("bridge"), {"admin": EVERYTHING},
         {"max_message_size": MAX_MESSAGE, "fragment_size": FRAGMENT, "send_buffer": SEND_BUFFER,
-         "auth_timeout": AUTH_TIMEOUT, "ping_interval": 120.0, "service_timeout": 5.0}, launch=False)
+         "auth_timeout": AUTH_TIMEOUT, "ping_interval": 120.0, "service_timeout": SERVICE_TIMEOUT}, launch=False)
     bridge.start()
     rospy.Service("/wire/set_bool", SetBool, lambda req: SetBoolResponse(success=req.data, message="ok"))
     yield bridge
@@ -334,6 +335,92 @@ def test_a_single_frame_far_above_the_limit(bridge, wire):
         other.probe()
     finally:
         other.close()
+
+
+# -- valid forms the clients use -----------------------------------------------------------------------------------
+def test_positional_args_latched_advertise_and_throttled_subscription(bridge, wire):
+    wire.send({"op": "call_service", "id": 17, "service": "/wire/set_bool", "args": [True]})
+    answer = wire.until(lambda m: m.get("id") == 17)[-1]
+    assert answer == {"op": "service_response", "service": "/wire/set_bool", "id": 17, "result": True,
+                      "values": {"success": True, "message": "ok"}}
+
+    wire.send({"op": "advertise", "topic": "/wire/latched", "type": "std_msgs/String", "latch": True,
+               "queue_size": 1})
+    wire.send({"op": "publish", "topic": "/wire/latched", "msg": {"data": "kept"}})
+    wire.probe()  # both handled
+    assert rospy.wait_for_message("/wire/latched", String, timeout=WAIT).data == "kept"
+
+    pub = rospy.Publisher("/wire/throttled", String, queue_size=100)
+    wire.send({"op": "subscribe", "topic": "/wire/throttled", "type": "std_msgs/String", "throttle_rate": 1000,
+               "queue_length": 1})
+    wait_for(lambda: pub.get_num_connections() >= 1, WAIT, "the bridge to subscribe /wire/throttled")
+    for i in range(10):
+        pub.publish(String(str(i)))
+    got = []
+    while not got or got[-1] != "9":
+        message = wire.recv()
+        if message.get("topic") == "/wire/throttled":
+            got.append(message["msg"]["data"])
+    # the first at once, then only the newest once the throttle period is over
+    assert got[0] == "0" and len(got) <= 3, got
+    wire.send({"op": "unsubscribe", "topic": "/wire/throttled"})
+    wire.probe()
+    wait_for(lambda: pub.get_num_connections() == 0, WAIT, "the bridge to unsubscribe /wire/throttled")
+
+
+def test_services_time_out_both_ways(bridge, wire):
+    release = threading.Event()
+
+    def stuck(req):
+        release.wait(WAIT)
+        return SetBoolResponse(success=True)
+
+    rospy.Service("/wire/stuck", SetBool, stuck)
+    try:
+        started = time.monotonic()
+        wire.send({"op": "call_service", "id": "stuck", "service": "/wire/stuck", "args": {"data": True}})
+        answer = wire.until(lambda m: m.get("id") == "stuck")[-1]
+        assert answer["result"] is False and "no answer within" in answer["values"], answer
+        assert time.monotonic() - started < SERVICE_TIMEOUT + 10
+    finally:
+        release.set()
+
+    # a service a client serves: answered, then not answered (times out), then its client goes mid-call
+    wire.send({"op": "advertise_service", "service": "/wire/served", "type": "std_srvs/SetBool"})
+    rospy.wait_for_service("/wire/served", timeout=WAIT)
+    proxy = rospy.ServiceProxy("/wire/served", SetBool)
+    results: dict[str, Any] = {}
+
+    def call(key: str) -> None:
+        try:
+            results[key] = proxy(data=True)
+        except rospy.ServiceException as exc:
+            results[key] = exc
+
+    caller = threading.Thread(target=call, args=("answered",))
+    caller.start()
+    request = wire.until(lambda m: m.get("op") == "call_service")[-1]
+    assert request["service"] == "/wire/served" and request["args"] == {"data": True}
+    wire.send({"op": "service_response", "id": request["id"], "service": "/wire/served",
+               "values": {"success": False, "message": "no"}, "result": True})
+    caller.join(WAIT)
+    assert (results["answered"].success, results["answered"].message) == (False, "no")
+
+    caller = threading.Thread(target=call, args=("ignored",))
+    caller.start()
+    wire.until(lambda m: m.get("op") == "call_service")
+    caller.join(SERVICE_TIMEOUT + WAIT)
+    assert isinstance(results["ignored"], rospy.ServiceException) and "did not answer" in str(results["ignored"])
+
+    caller = threading.Thread(target=call, args=("gone",))
+    caller.start()
+    wire.until(lambda m: m.get("op") == "call_service")
+    wire.close()
+    caller.join(WAIT)
+    assert isinstance(results["gone"], rospy.ServiceException) and "disconnected" in str(results["gone"])
+    master = rosgraph.Master("/test")
+    wait_for(lambda: "/wire/served" not in {name for name, _ in master.getSystemState()[2]}, WAIT,
+             "/wire/served to leave the master with its client")
 
 
 # -- outgoing ----------------------------------------------------------------------------------------------------
