@@ -16,51 +16,18 @@ from urllib.parse import urlparse
 
 import pytest
 from admin_stack import PASSWORD, AdminStack
+from browser import Guard, chromium
 from harness import ARTIFACTS, Processes, wait_for
 
 # the first test also starts the whole site; a loaded machine can take minutes
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 SHOTS = ARTIFACTS / "screenshots"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 STARTUP = 180.0  # s: the whole site on a loaded 2-core machine
 DELIVERY = 240.0  # s: one delivery at sim speed 5 (about 15 s unloaded)
 STEP = 60.0  # s: anything the page should show once the data is there
 POLL = 0.25  # s between looks into the page (each one is work for its main thread)
-
-
-class Guard:
-    """Every request of a browser context, with those leaving 127.0.0.1 aborted and kept for the assertion."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.external: list[str] = []
-
-    @staticmethod
-    def is_local(url: str) -> bool:
-        parsed = urlparse(url)
-        return parsed.scheme in ("data", "blob", "about") or (parsed.hostname or "") in LOCAL_HOSTS
-
-    def attach(self, context) -> None:
-        def route(route, request) -> None:
-            self.requests.append(request.url)
-            if self.is_local(request.url):
-                route.continue_()
-            else:
-                self.external.append(request.url)
-                route.abort()
-
-        context.route("**/*", route)
-        context.on("page", lambda page: page.on("websocket", lambda ws: self.see_socket(ws.url)))
-
-    def see_socket(self, url: str) -> None:
-        self.requests.append(url)
-        if not self.is_local(url):
-            self.external.append(url)
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +41,8 @@ def stack(ros_processes: Processes, tmp_path_factory) -> Iterator[AdminStack]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing (Debian package chromium, scripts/apt-packages.txt)")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as chromium_browser:
+        yield chromium_browser
 
 
 class Session:
