@@ -20,12 +20,18 @@ def broker():
     import pika
 
     connection = pika.BlockingConnection(pika.URLParameters(URL))
-    channel = connection.channel()
-    yield channel
+    yield connection.channel()
+    try:
+        connection.close()
+    except pika.exceptions.AMQPError:
+        pass  # already gone with a broker restart
+    # a fresh connection: the broker may have been restarted under the first one
+    cleanup = pika.BlockingConnection(pika.URLParameters(URL))
+    channel = cleanup.channel()
     for queue in ("deliveries", "deliveries.priority", "deliveries.dead", "delivery_events"):
         channel.queue_delete(PREFIX + queue)
     channel.exchange_delete(PREFIX + "delivery_exchange")
-    connection.close()
+    cleanup.close()
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +46,12 @@ def site(broker, rospy_node, ros_processes, tmp_path_factory):
 def _queue_exists(channel, name):
     import pika
 
+    probe = channel.connection.channel()  # a failed passive declare closes its channel: never the shared one
     try:
-        channel.queue_declare(name, passive=True)
+        probe.queue_declare(name, passive=True)
     except pika.exceptions.ChannelClosedByBroker:
         raise AssertionError(f"{name} missing") from None
+    probe.close()
     return True
 
 
@@ -131,3 +139,39 @@ def test_connection_killed_by_the_broker_loses_nothing(site, broker):
     assert sorted(listed) == sorted(ids)          # each exactly once
     log = site.processes.log_text("fleet")
     assert log.count("AMQP connection lost") >= 2 and "CONNECTION_FORCED" in log
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, timeout=120, check=True)
+
+
+def test_zz_broker_restart_loses_nothing(site, broker):
+    """A real broker restart (stop_app/start_app): persistent messages in the durable queues survive it, the fleet
+    reconnects by itself, and every delivery is accepted exactly once. Runs last: it kills every AMQP connection."""
+    import pika
+
+    wait_for(fleet_connections, 30, "the fleet's connection")
+    before = [f"amqp-restart-a{i}" for i in range(150)]
+    for delivery_id in before:
+        publish(broker, message(delivery_id))
+    try:
+        rabbitmqctl("stop_app")   # some of `before` are still queued or unacknowledged by the fleet now
+    finally:
+        rabbitmqctl("start_app")
+    rabbitmqctl("await_startup")
+    connection = pika.BlockingConnection(pika.URLParameters(URL))
+    try:
+        channel = connection.channel()
+        after = [f"amqp-restart-b{i}" for i in range(20)]
+        for delivery_id in after:
+            publish(channel, message(delivery_id))
+        ids = before + after
+        wait_for(fleet_connections, 90, "the fleet to reconnect after the restart")
+        wait_for(lambda: all(site.get(d).success for d in ids), 120, "every message accepted after the restart")
+        for queue in ("deliveries", "deliveries.priority"):
+            wait_for(lambda q=queue: channel.queue_declare(PREFIX + q, passive=True).method.message_count == 0, 30,
+                     f"{queue} drained")
+        listed = [d.delivery_id for d in site.list([], 0).deliveries if d.delivery_id.startswith("amqp-restart-")]
+        assert sorted(listed) == sorted(ids)      # each exactly once
+    finally:
+        connection.close()
