@@ -13,7 +13,7 @@ WEB_PKG := $(wildcard web/pyproject.toml)
 ROS_SOURCES := $(wildcard msg/*.msg srv/*.srv action/*.action interfaces/*/*.xml interfaces/*/CMakeLists.txt \
   interfaces/*/msg/*.msg interfaces/*/srv/*.srv nodes/*) CMakeLists.txt package.xml setup.py
 
-.PHONY: help deps link build firmware test test-unit test-ros test-e2e demo bench lint clean distclean
+.PHONY: help deps link build firmware test test-unit test-ros test-e2e demo scenario bench lint clean distclean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ test-e2e: build ## only the end-to-end tests
 
 demo: build ## run the simulated site (ONCE=1: one order, then exit)
 	$(ENV) && $(PY) scripts/demo.py $(if $(ONCE),--once)
+
+scenario: build ## run a scenario with a report (ARGS="--drones 10 --lockers 5 --orders 100 ...")
+	$(ENV) && $(PY) scripts/scenario.py $(ARGS)
 
 bench: build ## run the benchmarks, print JSON and a table
 	$(ENV) && $(PY) scripts/run_bench.py
