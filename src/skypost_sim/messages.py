@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from clover.srv import GetTelemetryResponse
 from genpy import Time
 from geometry_msgs.msg import PoseStamped
 from mavros_msgs.msg import ExtendedState, State
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import BatteryState, CameraInfo, Image
+from sensor_msgs.msg import BatteryState, CameraInfo, CompressedImage, Image
 
 from .camera import CameraModel
 from .clover import Telemetry
@@ -82,6 +83,16 @@ def image(picture: np.ndarray, stamp: Time, frame_id: str) -> Image:
     """A mono8 picture (cheaper than Clover's bgr8; cv_bridge converts either)."""
     msg = Image(height=picture.shape[0], width=picture.shape[1], encoding="mono8", is_bigendian=0,
                 step=picture.shape[1], data=picture.tobytes())
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    return msg
+
+
+def compressed_image(picture: np.ndarray, stamp: Time, frame_id: str, quality: int = 80) -> CompressedImage:
+    """The picture as image_transport's `compressed` plugin sends it: JPEG, with its format string."""
+    ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"JPEG encoding failed for a {picture.shape} picture")
+    msg = CompressedImage(format="mono8; jpeg compressed mono8", data=jpeg.tobytes())
     msg.header.stamp, msg.header.frame_id = stamp, frame_id
     return msg
 

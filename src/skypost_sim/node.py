@@ -16,7 +16,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from mavros_msgs.msg import ExtendedState, State
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import BatteryState, CameraInfo, Image
+from sensor_msgs.msg import BatteryState, CameraInfo, CompressedImage, Image
 from skypost.srv import InjectFault, InjectFaultRequest, InjectFaultResponse
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger, TriggerResponse
@@ -54,6 +54,8 @@ class DroneInterfaces:
         self.pose_pub = rospy.Publisher(f"{ns}/mavros/local_position/pose", PoseStamped, queue_size=2)
         self.extended_pub = rospy.Publisher(f"{ns}/mavros/extended_state", ExtendedState, queue_size=2)
         self.image_pub = rospy.Publisher(f"{ns}/main_camera/image_raw", Image, queue_size=1)
+        # what image_transport's compressed plugin offers on a Clover: what a browser can show cheaply
+        self.jpeg_pub = rospy.Publisher(f"{ns}/main_camera/image_raw/compressed", CompressedImage, queue_size=1)
         self.info_pub = rospy.Publisher(f"{ns}/main_camera/camera_info", CameraInfo, queue_size=1)
         # service servers
         self.services = [
@@ -121,14 +123,18 @@ class DroneInterfaces:
             self.battery_pub.publish(messages.battery(reading, stamp))
 
     def wants_camera(self) -> bool:
-        return self.image_pub.get_num_connections() > 0 or self.info_pub.get_num_connections() > 0
+        return any(pub.get_num_connections() > 0 for pub in (self.image_pub, self.jpeg_pub, self.info_pub))
 
     def publish_camera(self, snap: Snapshot, i: int, stamp: rospy.Time, markers: dict) -> None:
         """Renders only for someone who listens: the sightings that gate aruco_<id> frames need no picture."""
         frame_id = f"{self.drone_id}/main_camera_optical"
-        if self.image_pub.get_num_connections():
+        raw, jpeg = self.image_pub.get_num_connections() > 0, self.jpeg_pub.get_num_connections() > 0
+        if raw or jpeg:
             picture = render(self.camera, snap.position[i], float(snap.yaw[i]), markers)
-            self.image_pub.publish(messages.image(picture, stamp, frame_id))
+            if raw:
+                self.image_pub.publish(messages.image(picture, stamp, frame_id))
+            if jpeg:
+                self.jpeg_pub.publish(messages.compressed_image(picture, stamp, frame_id))
         if self.info_pub.get_num_connections():
             self.info_pub.publish(messages.camera_info(self.camera, stamp, frame_id))
 

@@ -117,10 +117,12 @@ def test_01_admin_logs_in_and_sees_the_site_live(admin: Session, stack: AdminSta
     admin.go("#/drones")
     admin.page.wait_for_selector("#drones-table tr[data-drone='drone_1'] td.battery")
     admin.shot("drones")
-    admin.go("#/drones/drone_1")  # the live camera: mono8 frames converted in the page
+    admin.go("#/drones/drone_1")  # the live camera: JPEG frames of image_raw/compressed, throttled by the bridge
     wait_for(lambda: int(admin.page.get_attribute("#camera", "data-frames") or 0) >= 2, STEP, "camera frames",
              interval=POLL)
-    assert "320×240 mono8" in admin.page.inner_text("#camera-info")
+    assert "jpeg compressed" in admin.page.inner_text("#camera-info")
+    wait_for(lambda: admin.page.evaluate("document.querySelector('#camera').naturalWidth") == 320, STEP,
+             "a decoded 320 px frame", interval=POLL)
     admin.shot("drone_detail")
     admin.go("#/map")
     admin.check_clean()

@@ -65,6 +65,19 @@ def test_image_and_camera_info():
     assert serialized_size(info) > 0 and serialized_size(image) > 320 * 240
 
 
+def test_compressed_image_is_a_jpeg_of_the_picture():
+    import cv2
+
+    picture = np.zeros((240, 320), dtype=np.uint8)
+    picture[60:180, 80:240] = 255            # a white square: survives JPEG within a few grey levels
+    jpeg = messages.compressed_image(picture, STAMP, "drone_1/main_camera_optical")
+    assert jpeg.format == "mono8; jpeg compressed mono8" and jpeg.header.stamp == STAMP
+    assert bytes(jpeg.data[:2]) == b"\xff\xd8" and len(jpeg.data) < picture.size / 4
+    decoded = cv2.imdecode(np.frombuffer(jpeg.data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert decoded.shape == picture.shape
+    assert np.abs(decoded.astype(int) - picture.astype(int)).mean() < 4
+
+
 def test_telemetry_response_keeps_nan_for_unknown_fields():
     response = messages.telemetry_response(CloverApi(flying_sim(), 0).telemetry("map"))
     assert response.connected and response.mode == "OFFBOARD" and response.z == pytest.approx(2.0, abs=0.05)

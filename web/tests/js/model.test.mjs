@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { bounds, fitView, gridStep } from "../../skypost_web/admin/static/js/geometry.js";
-import { imageToRgba, ImageFormatError } from "../../skypost_web/admin/static/js/image.js";
+import { ImageFormatError, jpegDataUrl } from "../../skypost_web/admin/static/js/image.js";
 import {
   activeRoutes, alerts, battery, boardColumns, cellStatus, DELIVERY, deliveryActions, linkAge, toSec, yawOf,
 } from "../../skypost_web/admin/static/js/model.js";
@@ -102,19 +102,15 @@ test("time: ROS time objects and numbers", () => {
   assert.ok(Number.isNaN(toSec(null)));
 });
 
-test("mono8 image to RGBA honours the row step", () => {
-  const step = 4;  // 3 pixels + 1 byte of padding per row
-  const raw = Uint8Array.from([10, 20, 30, 0, 40, 50, 60, 0]);
-  const data = Buffer.from(raw).toString("base64");
-  const { width, height, rgba } = imageToRgba({ width: 3, height: 2, encoding: "mono8", step, data });
-  assert.equal(width, 3);
-  assert.equal(height, 2);
-  assert.deepEqual([...rgba.slice(0, 4)], [10, 10, 10, 255]);
-  assert.deepEqual([...rgba.slice(12, 16)], [40, 40, 40, 255]);
-  const bgr = imageToRgba({ width: 1, height: 1, encoding: "bgr8", step: 3, data: [1, 2, 3] });
-  assert.deepEqual([...bgr.rgba], [3, 2, 1, 255]);
-  assert.throws(() => imageToRgba({ width: 3, height: 2, encoding: "mono8", step: 4, data: "AAAA" }), ImageFormatError);
-  assert.throws(() => imageToRgba({ width: 1, height: 1, encoding: "yuv422", data: [] }), ImageFormatError);
+test("JPEG frames become data URLs; anything else is refused", () => {
+  const jpeg = Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
+  const base64 = Buffer.from(jpeg).toString("base64");
+  const format = "mono8; jpeg compressed mono8";
+  assert.equal(jpegDataUrl({ format, data: base64 }), `data:image/jpeg;base64,${base64}`);
+  assert.equal(jpegDataUrl({ format, data: [...jpeg] }), `data:image/jpeg;base64,${base64}`);
+  assert.throws(() => jpegDataUrl({ format: "png", data: base64 }), ImageFormatError);
+  assert.throws(() => jpegDataUrl({ format, data: Buffer.from("not a jpeg").toString("base64") }), ImageFormatError);
+  assert.throws(() => jpegDataUrl({ format, data: 42 }), ImageFormatError);
 });
 
 test("map projection: fit, round trip, north up, round grid steps", () => {

@@ -1,8 +1,6 @@
-// sensor_msgs/Image (as rosbridge sends it: data is base64) -> RGBA pixels for a canvas. Pure: no DOM.
+// sensor_msgs/CompressedImage as rosbridge sends it (data is base64) -> a URL an <img> can show. Pure: no DOM.
 
 export class ImageFormatError extends Error {}
-
-const CHANNELS = { mono8: 1, rgb8: 3, bgr8: 3, rgba8: 4, bgra8: 4, mono16: 2 };
 
 /** base64 (rosbridge's uint8[]) or a plain array -> Uint8Array. */
 export function bytesOf(data) {
@@ -15,37 +13,18 @@ export function bytesOf(data) {
   return bytes;
 }
 
-/** {width, height, rgba: Uint8ClampedArray} for mono8, mono16, rgb8, bgr8, rgba8, bgra8 images. */
-export function imageToRgba(msg) {
-  const { width, height, encoding } = msg;
-  const channels = CHANNELS[encoding];
-  if (!channels) throw new ImageFormatError(`unsupported encoding ${encoding}`);
-  if (!(width > 0 && height > 0)) throw new ImageFormatError(`bad size ${width}x${height}`);
+const JPEG_FORMAT = /jpeg|jpg/i;
+
+/** sensor_msgs/CompressedImage with JPEG data -> a data: URL for an <img>. */
+export function jpegDataUrl(msg) {
+  if (!JPEG_FORMAT.test(msg.format || "")) throw new ImageFormatError(`not a JPEG image: format ${msg.format}`);
+  if (typeof msg.data === "string") {
+    if (!msg.data.startsWith("/9j/")) throw new ImageFormatError("data is not JPEG");  // base64 of FF D8 FF
+    return `data:image/jpeg;base64,${msg.data}`;
+  }
   const bytes = bytesOf(msg.data);
-  const step = msg.step || width * channels;
-  if (bytes.length < step * (height - 1) + width * channels) {
-    throw new ImageFormatError(`${bytes.length} bytes is too short for ${width}x${height} ${encoding}`);
-  }
-  const rgba = new Uint8ClampedArray(width * height * 4);
-  const bigEndian = Boolean(msg.is_bigendian);
-  for (let row = 0; row < height; row += 1) {
-    for (let col = 0; col < width; col += 1) {
-      const src = row * step + col * channels;
-      const dst = (row * width + col) * 4;
-      let r; let g; let b; let a = 255;
-      if (encoding === "mono8") {
-        r = g = b = bytes[src];
-      } else if (encoding === "mono16") {
-        r = g = b = bigEndian ? bytes[src] : bytes[src + 1];  // the high byte
-      } else if (encoding.startsWith("rgb")) {
-        [r, g, b] = [bytes[src], bytes[src + 1], bytes[src + 2]];
-        if (channels === 4) a = bytes[src + 3];
-      } else {
-        [b, g, r] = [bytes[src], bytes[src + 1], bytes[src + 2]];
-        if (channels === 4) a = bytes[src + 3];
-      }
-      rgba[dst] = r; rgba[dst + 1] = g; rgba[dst + 2] = b; rgba[dst + 3] = a;
-    }
-  }
-  return { width, height, rgba };
+  if (bytes[0] !== 0xff || bytes[1] !== 0xd8) throw new ImageFormatError("data is not JPEG");
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 1) text += String.fromCharCode(bytes[i]);
+  return `data:image/jpeg;base64,${btoa(text)}`;
 }

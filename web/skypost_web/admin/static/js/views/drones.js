@@ -1,11 +1,11 @@
 // Drones: a table (state, battery, link age, delivery) and one drone's detail with its live camera and timeline.
 import { h, pill, replace } from "../dom.js";
-import { imageToRgba } from "../image.js";
+import { jpegDataUrl } from "../image.js";
 import {
   battery, clock, DRONE_OFFLINE, finite, linkAge, missionStateName, position, stateColour, yawOf,
 } from "../model.js";
 
-const CAMERA_THROTTLE_MS = 400;  // the sim renders 320x240 mono8; ~2.5 frames/s is plenty to watch an approach
+const CAMERA_THROTTLE_MS = 400;  // ~2.5 frames/s is plenty to watch an approach
 
 export function mountDrones(root, ctx) {
   const body = h("tbody", {});
@@ -43,7 +43,7 @@ export function mountDrones(root, ctx) {
 }
 
 export function mountDroneDetail(root, ctx, droneId) {
-  const camera = h("canvas", { id: "camera", width: "320", height: "240", "aria-label": `${droneId} camera` });
+  const camera = h("img", { id: "camera", width: "320", height: "240", alt: `${droneId} camera` });
   const cameraInfo = h("p", { class: "hint", id: "camera-info" }, "waiting for the camera…");
   const facts = h("dl", { class: "facts" });
   const timeline = h("ol", { class: "timeline", id: "drone-timeline" });
@@ -59,18 +59,14 @@ export function mountDroneDetail(root, ctx, droneId) {
     timeline));
 
   let frames = 0;
-  const topic = `/${droneId}/main_camera/image_raw`;
-  const subscription = ctx.bridge.subscribe(topic, "sensor_msgs/Image", (msg) => {
+  // JPEG frames (image_transport's compressed topic): a tenth of the raw image's bytes through the bridge
+  const topic = `/${droneId}/main_camera/image_raw/compressed`;
+  const subscription = ctx.bridge.subscribe(topic, "sensor_msgs/CompressedImage", (msg) => {
     try {
-      const { width, height, rgba } = imageToRgba(msg);
-      if (camera.width !== width || camera.height !== height) {
-        camera.width = width;
-        camera.height = height;
-      }
-      camera.getContext("2d").putImageData(new ImageData(rgba, width, height), 0, 0);
+      camera.src = jpegDataUrl(msg);
       frames += 1;
       camera.dataset.frames = String(frames);
-      cameraInfo.textContent = `${topic} · ${width}×${height} ${msg.encoding} · frame ${frames}`;
+      cameraInfo.textContent = `${topic} · ${msg.format} · frame ${frames}`;
     } catch (exc) {
       cameraInfo.textContent = `${topic}: ${exc.message}`;
     }
