@@ -24,7 +24,12 @@ ARTIFACTS = ROOT / "artifacts" / "demo"
 
 
 def say(text: str) -> None:
-    print(text, flush=True)
+    """Print; output nobody reads any more (a pipe whose reader died with the same Ctrl-C) must not stop the
+    demo from stopping its processes."""
+    try:
+        print(text, flush=True)
+    except OSError:  # BrokenPipeError above all: drop this and all later output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def banner(site: DemoSite, ros: dict[str, int], took: float) -> None:
@@ -32,11 +37,11 @@ def banner(site: DemoSite, ros: dict[str, int], took: float) -> None:
         say(f"NOTE: {note}")
     say(f"site up in {took:.0f}s: {ros['drones']} drones ({ros['idle']} idle), {ros['lockers']} lockers online, "
         f"sim speed {site.config.speed:g}x")
-    say(f"  web app:        {site.web_url}/")
+    say(f"  web app:        {site.web_url}  (REST API under /api/v1, status /health)")
     say(f"  admin panel:    {site.web_url}/admin")
     say(f"  API docs:       {site.web_url}/api/v1/docs")
     say(f"  bridge:         {site.bridge_url}  (rosbridge v2, authentication on)")
-    say(f"  fleet metrics:  http://127.0.0.1:{site.metrics_port}/metrics")
+    say(f"  fleet metrics:  {site.metrics_url() or f'off (port {site.metrics_port} was taken meanwhile)'}")
     say(f"  ROS master:     {site.site.master_uri}  (logs in {site.artifacts})")
     say(f"  accounts:       {', '.join(DEMO_ACCOUNTS)} - password {site.config.password}")
 
@@ -66,8 +71,13 @@ def first_order(site: DemoSite, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = DemoConfig(args.artifacts, speed=args.speed, web_port=args.web_port, bridge_port=args.bridge_port)
-    site = DemoSite(config)
+    config = DemoConfig(args.artifacts, speed=args.speed, web_port=args.web_port, bridge_port=args.bridge_port,
+                        ros_port=args.ros_port)
+    try:
+        site = DemoSite(config, say, lock_timeout=args.startup_timeout + 60)
+    except (SiteError, OSError) as exc:
+        say(f"FAILED: {exc}")
+        return 1
     say(f"SkyPost demo: starting the simulated site and the web app (logs in {args.artifacts})")
     started = time.monotonic()
     try:
@@ -92,10 +102,12 @@ def run(args: argparse.Namespace) -> int:
         say(f"FAILED: {exc}")
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave half the site running
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not leave half the site running
+            signal.signal(sig, signal.SIG_IGN)
         say("stopping every process of the demo...")
+        stopping = time.monotonic()
         site.stop()
-        say("stopped")
+        say(f"stopped in {time.monotonic() - stopping:.0f}s")
 
 
 def main() -> int:
@@ -107,6 +119,8 @@ def main() -> int:
                         help="web app port (busy: a free one, with a note; 0: any free one)")
     parser.add_argument("--bridge-port", type=int, default=9090,
                         help="bridge port (busy: a free one, with a note; 0: any free one)")
+    parser.add_argument("--ros-port", type=int, default=11311,
+                        help="ROS master port (busy: a free one, with a note; 0: any free one)")
     parser.add_argument("--artifacts", type=Path, default=ARTIFACTS,
                         help="databases (new each run) and logs (default artifacts/demo)")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="s for the site and web app to come up")

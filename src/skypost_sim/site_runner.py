@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[2]
 ROS_ENV = ("ROS_MASTER_URI", "ROS_HOME", "ROS_IP", "ROS_LOG_DIR")
 
@@ -33,6 +35,28 @@ def free_port(preferred: int = 0) -> int:
                 continue
             return sock.getsockname()[1]
     raise SiteError("no free port")
+
+
+def family(proc: subprocess.Popen) -> list[psutil.Process]:
+    """`proc` and every process under it (roslaunch puts each node in a process group of its own)."""
+    try:
+        leader = psutil.Process(proc.pid)
+        return [leader, *leader.children(recursive=True)]
+    except psutil.Error:  # already gone
+        return []
+
+
+def listeners(port: int) -> set[int]:
+    """Pids of the processes listening on TCP `port` (any address)."""
+    return {conn.pid for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid}
+
+
+def describe(pid: int) -> str:
+    try:
+        return f"pid {pid}: {' '.join(psutil.Process(pid).cmdline())[:160]}"
+    except psutil.Error:
+        return f"pid {pid}"
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -89,10 +113,31 @@ class Site:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        for proc in [*reversed(self.extras), self.proc]:
-            _stop_group(proc)
+        # every process the site started, taken before stopping: a node in its own group that outlives a
+        # roslaunch that had to be killed, or a simulator under such a node, is killed by name of its pid too
+        started = [member for proc in [*self.extras, self.proc] for member in family(proc)]
+        # all at once: each may take its SIGINT grace period, and nothing here depends on the order
+        stoppers = [threading.Thread(target=_stop_group, args=(proc,), daemon=True)
+                    for proc in [*reversed(self.extras), self.proc]]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(60)  # _stop_group gives up after 25 s of signals
+        for member in started:
+            try:
+                member.kill()  # psutil checks the pid still belongs to the process seen above
+            except psutil.Error:
+                pass
+        psutil.wait_procs(started, timeout=5)
         for log in self._logs:
             log.close()
+
+    def owns_master(self) -> bool:
+        """The master on our port is the roslaunch's own (roslaunch -p joins a master it finds on the port)."""
+        import rosgraph
+
+        pid = rosgraph.Master("/skypost_site_runner", master_uri=self.master_uri).getPid()
+        return pid in {member.pid for member in family(self.proc)}
 
     def export_env(self) -> None:
         """Point this process's rospy at the site's master (before rospy.init_node)."""
