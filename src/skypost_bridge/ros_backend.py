@@ -272,7 +272,7 @@ class RosBackend:
         self._service_types: dict[str, type] = {}
         self._proxies: dict[str, list[rospy.ServiceProxy]] = {}
         self._proxy_lock = threading.Lock()
-        self.api = RosApi(MasterGraph(rospy.get_name()))
+        self.api = RosApi(MasterGraph(rospy.get_name()), hidden=[rospy.get_name() + "/auth_secret"])
 
     async def _blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await self.loop.run_in_executor(self.workers, lambda: fn(*args, **kwargs))

@@ -4,7 +4,7 @@ Every answer is filtered by the caller's allow-lists. Blocking: the bridge runs 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from skypost_bridge.acl import RoleRules
@@ -74,8 +74,12 @@ def _global(name: str) -> str:
 
 
 class RosApi:
-    def __init__(self, graph: Graph) -> None:
+    """`hidden`: params no client may read or write whatever its role (the bridge's own `~auth_secret`: whoever
+    reads it can sign a token for any role), nor see in a listing or inside a parent namespace's value."""
+
+    def __init__(self, graph: Graph, hidden: Collection[str] = ()) -> None:
         self.graph = graph
+        self.hidden = tuple(_global(name) for name in hidden)
         self._handlers: dict[str, Callable[[dict[str, Any], RoleRules], dict[str, Any]]] = {
             name: getattr(self, f"_{name}") for name in REQUESTS}
 
@@ -205,16 +209,34 @@ class RosApi:
     # -- params ------------------------------------------------------------------------------------------------
     def _param_name(self, args: dict[str, Any], rules: RoleRules, action: str) -> str:
         name = _global(_text(args, "name"))
+        verb = "read" if action == "params_get" else "write"
         if not rules.allows(action, name):
-            verb = "read" if action == "params_get" else "write"
             raise AccessDeniedError(f"role {rules.name!r} may not {verb} param {name}")
+        # reading a parent namespace is fine (the hidden keys are cut out of its value); writing it is not
+        if name in self.hidden or (action == "params_set" and self._inside(name)):
+            raise AccessDeniedError(f"param {name} holds the bridge's secret: no client may {verb} it")
         return name
+
+    def _inside(self, namespace: str) -> list[str]:
+        """The hidden params under `namespace`, as key paths relative to it."""
+        prefix = namespace.rstrip("/") + "/"
+        return [hidden[len(prefix):] for hidden in self.hidden if hidden.startswith(prefix)]
+
+    def _without_hidden(self, name: str, value: Any) -> Any:
+        for relative in self._inside(name):
+            keys = relative.split("/")
+            node = value
+            for key in keys[:-1]:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(keys[-1], None)
+        return value
 
     def _get_param(self, args: dict[str, Any], rules: RoleRules) -> dict[str, Any]:
         name = self._param_name(args, rules, "params_get")
         default = args.get("default", args.get("default_value", ""))
         if self.graph.has_param(name):
-            return {"value": json.dumps(self.graph.get_param(name))}
+            return {"value": json.dumps(self._without_hidden(name, self.graph.get_param(name)))}
         if default:
             if not isinstance(default, str):
                 raise ProtocolError("args.default: expected a JSON string")
@@ -241,12 +263,14 @@ class RosApi:
         return {}
 
     def _get_param_names(self, args: dict[str, Any], rules: RoleRules) -> dict[str, Any]:
-        return {"names": sorted(n for n in self.graph.param_names() if rules.allows("params_get", n))}
+        return {"names": sorted(n for n in self.graph.param_names()
+                                if rules.allows("params_get", n) and n not in self.hidden)}
 
     def _search_param(self, args: dict[str, Any], rules: RoleRules) -> dict[str, Any]:
         name = _text(args, "name")
         found = self.graph.search_param(name) or ""
-        return {"global_name": found if found and rules.allows("params_get", found) else ""}
+        visible = found and rules.allows("params_get", found) and found not in self.hidden
+        return {"global_name": found if visible else ""}
 
     # -- time and types ----------------------------------------------------------------------------------------
     def _get_time(self, args: dict[str, Any], rules: RoleRules) -> dict[str, Any]:

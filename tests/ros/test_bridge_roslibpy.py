@@ -4,6 +4,7 @@ rospy calls, get/set params, list topics; and the allow-lists: an unauthenticate
 permission are refused (publish, subscribe, call, params), a permitted one works."""
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -207,6 +208,19 @@ def test_get_and_set_params(admin: Client):
     param.delete(timeout=WAIT)
     assert not rospy.has_param("/test/param")
     assert param.get(timeout=WAIT) is None
+
+
+def test_no_role_reads_the_bridge_secret(bridge, admin: Client):
+    """The launch file puts the secret on the parameter server; whoever read it could sign any role's token."""
+    assert rospy.get_param("/bridge/auth_secret") == bridge.secret  # where the node took it from
+    with pytest.raises(roslibpy.core.ServiceException, match="bridge's secret"):
+        roslibpy.Param(admin.ros, "/bridge/auth_secret").get(timeout=WAIT)
+    with pytest.raises(roslibpy.core.ServiceException, match="bridge's secret"):
+        roslibpy.Param(admin.ros, "/bridge").delete(timeout=WAIT)
+    namespace = roslibpy.Param(admin.ros, "/bridge").get(timeout=WAIT)
+    assert namespace["actual_port"] == bridge.port and "auth_secret" not in namespace
+    assert bridge.secret not in json.dumps(roslibpy.Param(admin.ros, "/").get(timeout=WAIT))
+    assert "/bridge/auth_secret" not in admin.ros.get_params()
 
 
 def test_list_topics_services_and_types(admin: Client):

@@ -3,6 +3,7 @@ rosapi answers."""
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import time
 import zlib
@@ -378,6 +379,47 @@ def test_rosapi_params_respect_the_allow_lists():
     api.call("/rosapi/delete_param", {"name": "/skypost/n"}, admin)
     assert api.call("/rosapi/has_param", {"name": "/skypost/n"}, admin) == {"exists": False}
     assert api.call("/rosapi/search_param", {"name": "world_file"}, operator) == {"global_name": "/skypost/world_file"}
+
+
+class NamespaceGraph(FakeGraph):
+    """Params as the master keeps them: a namespace reads as a dict of what is under it."""
+
+    def get_param(self, name):
+        if name in self.params:
+            return self.params[name]
+        tree = {}
+        prefix = name.rstrip("/") + "/"
+        for key, value in self.params.items():
+            if key.startswith(prefix):
+                *parents, leaf = key[len(prefix):].split("/")
+                node = tree
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[leaf] = value
+        return tree
+
+    def has_param(self, name):
+        return name in self.params or any(key.startswith(name.rstrip("/") + "/") for key in self.params)
+
+
+def test_rosapi_never_reveals_the_bridge_secret():
+    graph = NamespaceGraph()
+    graph.params.update({"/bridge/auth_secret": "s3cret", "/bridge/port": 0})
+    api = RosApi(graph, hidden=["/bridge/auth_secret"])
+    admin = shipped_access().role("admin")
+    for service, args in (("get_param", {"name": "/bridge/auth_secret"}), ("has_param", {"name": "bridge/auth_secret"}),
+                          ("set_param", {"name": "/bridge/auth_secret", "value": '"mine"'}),
+                          ("delete_param", {"name": "/bridge/auth_secret"}), ("delete_param", {"name": "/bridge"}),
+                          ("set_param", {"name": "/bridge", "value": "{}"})):
+        with pytest.raises(protocol.AccessDeniedError, match="bridge's secret"):
+            api.call(f"/rosapi/{service}", args, admin)
+    assert json.loads(api.call("/rosapi/get_param", {"name": "/bridge"}, admin)["value"]) == {"port": 0}
+    whole = json.loads(api.call("/rosapi/get_param", {"name": "/"}, admin)["value"])
+    assert whole["bridge"] == {"port": 0} and "s3cret" not in json.dumps(whole)
+    assert "/bridge/auth_secret" not in api.call("/rosapi/get_param_names", None, admin)["names"]
+    graph.search_param = lambda name: "/bridge/auth_secret"
+    assert api.call("/rosapi/search_param", {"name": "auth_secret"}, admin) == {"global_name": ""}
+    assert graph.params["/bridge/auth_secret"] == "s3cret"
 
 
 def test_rosapi_refuses_bad_requests():
