@@ -41,6 +41,7 @@ ROUNDTRIPS = 2000
 SERVICE_CALLS = 2000
 IMAGE_SECONDS = 10.0
 IMAGE_BYTES = 50 * 1024
+WARMUP_TAIL = b'"msg":{"data":"w"}}'  # how the bridge sends a warm-up String
 
 
 def log(text: str) -> None:
@@ -267,12 +268,15 @@ class Helper:
 # WebSocket clients (picows)
 
 class Client:
-    """One rosbridge client; frames go to `on_frame` (bytes)."""
+    """One rosbridge client; frames go to `on_frame` (bytes). With `skip_warmup`, the publishers' warm-up messages
+    (data "w") are neither counted nor handed on: late ones must not pass for measured messages."""
 
-    def __init__(self) -> None:
+    def __init__(self, skip_warmup: bool = False) -> None:
         self.frames = 0
         self.on_frame = None
         self.transport = None
+        self.skip_warmup = skip_warmup
+        self.warm = 0
 
     async def connect(self, url: str) -> Client:
         import picows
@@ -282,9 +286,13 @@ class Client:
         class Listener(picows.WSListener):
             def on_ws_frame(self, transport: Any, frame: Any) -> None:
                 if frame.msg_type == picows.WSMsgType.TEXT:
+                    data = frame.get_payload_as_bytes()
+                    if client.skip_warmup and data.endswith(WARMUP_TAIL):
+                        client.warm += 1
+                        return
                     client.frames += 1
                     if client.on_frame is not None:
-                        client.on_frame(frame.get_payload_as_bytes())
+                        client.on_frame(data)
 
         self.transport, _ = await picows.ws_connect(Listener, url, max_frame_size=64 * 1024 * 1024)
         return self
@@ -351,7 +359,7 @@ async def bench_publish(url: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 async def fanout_clients(url: str, count: int, topic: str, latency: bool) -> tuple[list[Client], list[list]]:
-    clients = [await Client().connect(url) for _ in range(count)]
+    clients = [await Client(skip_warmup=True).connect(url) for _ in range(count)]
     samples: list[list[float]] = [[] for _ in clients]
     for client, lat in zip(clients, samples, strict=True):
         if latency:
@@ -372,9 +380,7 @@ async def bench_fanout(url: str, env: dict[str, str], count: int) -> dict[str, A
                        "--direct")
     try:
         publisher.wait_line("ready")
-        await wait_until(lambda: all(c.frames for c in clients), 60, "clients see the warm-up")
-        for client in clients:
-            client.frames = 0
+        await wait_until(lambda: all(c.warm for c in clients), 60, "clients see the warm-up")
         publisher.tell()
         started = time.time()
         await asyncio.to_thread(publisher.result)
@@ -427,13 +433,12 @@ async def bench_fanout_1khz(url: str, env: dict[str, str]) -> dict[str, Any]:
                        "--warmup", "1")
     try:
         publisher.wait_line("ready")
-        await wait_until(lambda: all(c.frames for c in clients), 60, "clients see the warm-up")
+        await wait_until(lambda: all(c.warm for c in clients), 60, "clients see the warm-up")
         for client, lat in zip(clients, samples, strict=True):
             import orjson
 
             def on_frame(data: bytes, lat: list[float] = lat) -> None:
                 lat.append(time.time() - float(orjson.loads(data)["msg"]["data"].split()[0]))
-            client.frames = 0
             client.on_frame = on_frame
         publisher.tell()
         await asyncio.to_thread(publisher.result)
@@ -455,7 +460,12 @@ async def bench_fanout_1khz(url: str, env: dict[str, str]) -> dict[str, Any]:
 async def bench_roundtrip(url: str, env: dict[str, str]) -> dict[str, Any]:
     client = await Client().connect(url)
     arrived = asyncio.Event()
-    client.on_frame = lambda data: arrived.set()
+    expected = [WARMUP_TAIL]  # a late warm-up echo must not end a measured round trip
+
+    def on_frame(data: bytes) -> None:
+        if data.endswith(expected[0]):
+            arrived.set()
+    client.on_frame = on_frame
     client.send({"op": "subscribe", "topic": "/bench/echo", "type": "std_msgs/String"})
     client.send({"op": "advertise", "topic": "/bench/echo", "type": "std_msgs/String", "queue_size": 10})
     deadline = time.time() + 30
@@ -468,6 +478,7 @@ async def bench_roundtrip(url: str, env: dict[str, str]) -> dict[str, Any]:
     samples = []
     for i in range(ROUNDTRIPS):
         arrived.clear()
+        expected[0] = f'"msg":{{"data":"{i}"}}}}'.encode()
         frame = json.dumps({"op": "publish", "topic": "/bench/echo", "msg": {"data": str(i)}}).encode()
         start = time.perf_counter()
         client.send(frame)
