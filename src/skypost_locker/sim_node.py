@@ -4,13 +4,15 @@
   pty reached through `pty_link`, where the locker node opens it like a USB serial port.
 - `sim/parcel_arrived` (std_msgs/String, the drone id; published by clover_sim when a drone releases over the pad):
   the IR sensor of the open cell (the one unlocked most recently) sees a parcel.
-- `sim/customer_arrive` (std_msgs/String, the pickup code): a customer holds the code's QR up to the camera
-  (`camera/image_raw`, mono8) until a cell opens for them or `customer_patience` runs out; when their cell opens they
-  open the door (motorised hatches open by themselves), take the parcel (IR off) and close the door.
+- `sim/customer_arrive` (std_msgs/String, the pickup code): a customer joins the line at the locker; at the front
+  they hold the code's QR up to the camera (`camera/image_raw`, mono8) until the locker's `display` says a cell is
+  open for them or `customer_patience` runs out; then they open the door (motorised hatches open by themselves),
+  take the parcel (IR off), close the door and leave, and the next in line steps up.
 The board and the customer act in wall time, like the firmware itself.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from std_msgs.msg import String
 from skypost_sim.avr_locker import FIRMWARE_ELF, HarnessError, SimulatedLockerBoard
 
 from .qr import render_qr
+from .sim_customers import CustomerLine
+
+CELL_OPEN = re.compile(r"^Cell (\d+) is open")  # the locker's display when a pickup code opened a cell
 
 
 @dataclass(frozen=True)
@@ -56,20 +61,14 @@ def read_sim_config(get) -> SimConfig:
     return config
 
 
-@dataclass
-class Customer:
-    code: str
-    frame: Image
-    leaves_at: float
-    cell: int = 0
-
-
 class LockerSimNode:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.lock = threading.Lock()
         self.unlocked_order: list[int] = []   # unlocked cells, most recent last
-        self.customer: Customer | None = None
+        self.customers: CustomerLine[Image] = CustomerLine(config.customer_patience)
+        self.open_doors: set[int] = set()
+        self.taking: set[int] = set()   # cells a customer is taking a parcel from right now
         self._stop = threading.Event()
         self.board = SimulatedLockerBoard(auto_door=config.auto_door, door_delay_ms=config.door_delay_ms,
                                           on_lock_change=self._on_lock_change, on_door_change=self._on_door_change)
@@ -77,6 +76,7 @@ class LockerSimNode:
         # subscribers, publishers
         rospy.Subscriber("sim/parcel_arrived", String, self._on_parcel, queue_size=10)
         rospy.Subscriber("sim/customer_arrive", String, self._on_customer, queue_size=10)
+        rospy.Subscriber("display", String, self._on_display, queue_size=10)
         self.camera_pub = rospy.Publisher("camera/image_raw", Image, queue_size=2)
         self.events_pub = rospy.Publisher("sim/events", String, queue_size=50)
         self._camera = threading.Thread(target=self._camera_loop, name="sim-camera", daemon=True)
@@ -96,20 +96,32 @@ class LockerSimNode:
                 self.unlocked_order.remove(cell)
             if not locked:
                 self.unlocked_order.append(cell)
-            customer = self.customer
-            serve = customer is not None and not locked and customer.cell == 0
-            if serve:
-                customer.cell = cell
         self._event(f"cell {cell} {'locked' if locked else 'unlocked'}")
-        if serve and not self.config.auto_door:
-            self._later(0.2, self._open_door, cell)
 
     def _on_door_change(self, cell: int, opened: bool) -> None:
         self._event(f"hatch {cell} {'open' if opened else 'closed'}")
         with self.lock:
-            mine = self.customer is not None and self.customer.cell == cell
+            (self.open_doors.add if opened else self.open_doors.discard)(cell)
+            mine = self.customers.owns(cell)
         if opened and mine:
             self._later(self.config.take_time, self._take_and_close, cell)
+
+    def _on_display(self, msg: String) -> None:
+        """The customer at the front reads the screen: only the cell it names is theirs (a cell opened for a
+        drone's drop at the same time is not)."""
+        match = CELL_OPEN.match(msg.data)
+        if not match:
+            return
+        cell = int(match.group(1))
+        with self.lock:
+            customer = self.customers.cell_unlocked(cell)
+            door_open = cell in self.open_doors
+        if customer is None:
+            return
+        if door_open:
+            self._later(self.config.take_time, self._take_and_close, cell)
+        elif not self.config.auto_door:
+            self._later(0.2, self._open_door, cell)
 
     def _open_door(self, cell: int) -> None:
         self.board.set_door(cell, open=True)
@@ -117,15 +129,24 @@ class LockerSimNode:
         self._later(self.config.take_time, self._take_and_close, cell)
 
     def _take_and_close(self, cell: int) -> None:
+        with self.lock:   # scheduled by the door event and by the display: the first one acts
+            if not self.customers.owns(cell) or cell in self.taking:
+                return
+            self.taking.add(cell)
         try:
             self.board.set_ir(cell, present=False)
             self.board.set_door(cell, open=False)
         except HarnessError as exc:
             rospy.logerr("locker sim %s: %s", self.config.locker_id, exc)
             return
+        finally:
+            with self.lock:
+                self.taking.discard(cell)
         with self.lock:
-            self.customer = None
-        self._event(f"customer took the parcel from cell {cell}, closed the door and left")
+            self.customers.took_parcel(cell, time.monotonic())
+            waiting = len(self.customers)
+        self._event(f"customer took the parcel from cell {cell}, closed the door and left"
+                    + (f"; {waiting} waiting" if waiting else ""))
 
     def _later(self, delay: float, action, *args) -> None:
         timer = threading.Timer(delay, action, args=args)
@@ -154,22 +175,19 @@ class LockerSimNode:
                       step=frame.shape[1], data=frame.tobytes())
         image.header.frame_id = f"{self.config.locker_id}_camera"
         with self.lock:
-            self.customer = Customer(msg.data, image, time.monotonic() + self.config.customer_patience)
-        self._event(f"customer arrived with code {msg.data}")
+            joined = self.customers.arrive(msg.data, image, time.monotonic())
+            ahead = len(self.customers) - 1
+        if joined:
+            self._event(f"customer arrived with code {msg.data}" + (f", {ahead} ahead in line" if ahead else ""))
 
     def _camera_loop(self) -> None:
-        """The camera sees the customer's code while they wait for their cell (wall-clock frame rate)."""
+        """The camera sees the code of the customer at the front while they wait for their cell (wall-clock rate)."""
         while not self._stop.wait(1.0 / self.config.camera_rate):
             with self.lock:
-                customer = self.customer
-                if customer is not None and time.monotonic() > customer.leaves_at and customer.cell == 0:
-                    self.customer, customer = None, None
-                    left = True
-                else:
-                    left = False
-            if left:
-                self._event("customer gave up and left")
-            if customer is not None and customer.cell == 0:
+                customer, gave_up = self.customers.showing(time.monotonic())
+            if gave_up is not None:
+                self._event(f"customer with code {gave_up.code} gave up and left")
+            if customer is not None:
                 customer.frame.header.stamp = rospy.Time.now()
                 self.camera_pub.publish(customer.frame)
 
