@@ -5,20 +5,17 @@ Processes run under a `harness.Processes` (own process groups, always reaped); l
 """
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
-import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import Processes, free_port, port_open, wait_for
 
+from skypost_sim.web_stack import RestClient, prepare_db, server_cmd, web_env, worker_cmd
+
 PASSWORD = "panel-test-password"  # every seeded demo account (admin, operator, customer)
-WEB_CLI = [sys.executable, "-m", "flask", "--app", "skypost_web:create_app"]
 
 
 @dataclass
@@ -42,11 +39,8 @@ class AdminStack:
         return f"ws://127.0.0.1:{self.bridge_port}"
 
     def web_env(self) -> dict[str, str]:
-        return {"SKYPOST_DATABASE_URL": f"sqlite:///{self.workdir / 'web.sqlite'}",
-                "SKYPOST_JWT_SECRET_KEY": self.jwt_secret, "SKYPOST_BRIDGE_SECRET": self.bridge_secret,
-                "SKYPOST_BRIDGE_URL": self.bridge_url, "SKYPOST_ROS_LINK": "roslibpy",
-                "SKYPOST_DISPATCH_TRANSPORT": "bridge", "SKYPOST_BCRYPT_ROUNDS": "4",
-                "SKYPOST_DISPATCH_BACKOFF_MAX": "5", "PYTHONUNBUFFERED": "1"}
+        return web_env(self.workdir / "web.sqlite", self.jwt_secret, self.bridge_url, self.bridge_secret,
+                       bcrypt_rounds="4", dispatch_backoff_max="5")
 
     # the site ------------------------------------------------------------------------------------------------------
     def start_site(self, drones: int = 3, lockers: int = 2) -> None:
@@ -72,26 +66,13 @@ class AdminStack:
 
     # the web app ---------------------------------------------------------------------------------------------------
     def start_web(self, timeout: float = 90.0) -> None:
-        env = {**self.processes.env, **self.web_env()}
-        for args in (["init-db"], ["seed", "--password", PASSWORD]):
-            done = subprocess.run([*WEB_CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-            assert done.returncode == 0, f"skypost-web {args[0]} failed:\n{done.stdout}\n{done.stderr}"
-        self.processes.start("web", [*WEB_CLI, "run", "--host", "127.0.0.1", "--port", str(self.web_port),
-                                     "--no-reload", "--no-debugger", "--with-threads"], env=self.web_env())
-        self.processes.start("web-worker", [*WEB_CLI, "worker"], env=self.web_env())
+        prepare_db({**self.processes.env, **self.web_env()}, PASSWORD)
+        self.processes.start("web", server_cmd(self.web_port), env=self.web_env())
+        self.processes.start("web-worker", worker_cmd(), env=self.web_env())
         wait_for(lambda: self.http("GET", "/health")[0] == 200, timeout, f"the web app on {self.web_url}")
 
     def http(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, dict]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.web_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
+        return RestClient(self.web_url).call(method, path, body, token)
 
     def login(self, username: str) -> str:
         status, body = self.http("POST", "/api/v1/auth/login", {"username": username, "password": PASSWORD})
