@@ -40,7 +40,8 @@ class DemoConfig:
 
 
 class DemoSite:
-    """Starts everything in __init__ (stop() in every case); `notes` says which wanted port was busy."""
+    """The roslaunch starts in __init__, the web app in start_web(); call stop() in every case. `notes` says which
+    wanted port was busy and what was used instead."""
 
     def __init__(self, config: DemoConfig, say: Callable[[str], None] = print, lock_timeout: float = 300.0) -> None:
         self.config = config
@@ -81,7 +82,7 @@ class DemoSite:
                          preferred_port=self._port("ROS master", config.ros_port),
                          env={"SKYPOST_BRIDGE_SECRET": bridge_secret})
         self.metrics_port = metrics_port
-        self.web_procs = []
+        self.web_procs: list[subprocess.Popen] = []
         self.api = RestClient(self.web_url)
 
     def _port(self, what: str, wanted: int) -> int:
