@@ -38,13 +38,17 @@ class _DatabaseCollector:
 
 def init_app(app: Flask) -> None:
     registry = CollectorRegistry()
+    own = registry  # where this process's request metrics are registered
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
+        # Every worker's values (this one's included) reach /metrics through the shared files; registered in the
+        # served registry as well, this process's series would appear twice.
         multiprocess.MultiProcessCollector(registry)
+        own = CollectorRegistry()
     requests_total = Counter("skypost_web_requests_total", "HTTP requests", ["method", "endpoint", "status"],
-                             registry=registry)
-    latency = Histogram("skypost_web_request_seconds", "HTTP request latency", ["endpoint"], registry=registry)
+                             registry=own)
+    latency = Histogram("skypost_web_request_seconds", "HTTP request latency", ["endpoint"], registry=own)
     registry.register(_DatabaseCollector(app))
     app.extensions["skypost_metrics"] = {"registry": registry, "requests": requests_total}
 
