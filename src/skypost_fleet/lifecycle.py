@@ -821,7 +821,8 @@ def _on_pickup(m: _Machine, e: Pickup) -> None:
     if m.d.phase != Phase.AWAITING_PICKUP:
         return
     if e.success:
-        m.enter(State.COMPLETED, Phase.DONE, f"picked up{': ' + e.message if e.message else ''}", None)
+        detail = "" if e.message in ("", "picked up") else f": {e.message}"   # the locker's own words add nothing
+        m.enter(State.COMPLETED, Phase.DONE, f"picked up{detail}", None)
     else:
         m.note(f"pickup attempt refused: {e.message}")
 
