@@ -447,3 +447,29 @@ def test_typedefs_like_rosapi():
     assert info["fieldarraylen"][d] == 0 and info["fieldarraylen"][info["fieldnames"].index("height")] == -1
     battery = typedefs(message_class("sensor_msgs/BatteryState"))[0]
     assert "POWER_SUPPLY_STATUS_FULL" in battery["constnames"]
+
+
+# -- rospy threads -> the loop -----------------------------------------------------------------------------------
+def test_a_backlog_from_ros_is_handed_to_the_loop_a_batch_per_turn():
+    import asyncio
+
+    from skypost_bridge.ros_backend import LoopPoster
+
+    loop = asyncio.new_event_loop()
+    try:
+        poster = LoopPoster(loop, max_messages=1000, batch=300)
+        seen: list[int] = []
+        for i in range(1200):  # 200 more than it keeps: the oldest go
+            poster.post_message(seen.append, i)
+        calls: list[str] = []
+        poster.post(calls.append, "call")
+        per_turn = []
+        for _ in range(5):
+            loop.call_soon(loop.stop)  # one turn of the loop: sockets would be served between batches
+            loop.run_forever()
+            per_turn.append(len(seen))
+        assert calls == ["call"] and poster.dropped == 200
+        assert per_turn == [300, 600, 900, 1000, 1000]
+        assert seen == list(range(200, 1200))
+    finally:
+        loop.close()
