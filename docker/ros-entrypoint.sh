@@ -1,6 +1,7 @@
 #!/bin/bash
-# Source ROS and the SkyPost install space, then run the command.
+# The SkyPost install space on top of Debian's ROS (catkin's setup adds its paths to ROS_PACKAGE_PATH,
+# PYTHONPATH and PATH), then the command.
 set -e
-source /opt/ros/noetic/setup.bash
+# shellcheck disable=SC1091
 source /opt/skypost/install/setup.bash
 exec "$@"
