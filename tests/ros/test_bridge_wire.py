@@ -580,7 +580,8 @@ def test_a_client_that_never_reads_does_not_slow_another(bridge):
     # the stalled client is still connected, and when it reads at last it finds its queue bounded, newest kept
     stalled.sock.settimeout(WAIT)
     stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    stalled_client = drain(stalled.sock)
+    stalled_client = drain(stalled.sock, lambda m: m.get("topic") == "/wire/tick"
+                           and int(m["msg"]["data"].split()[0]) == last_tick)
     heavy_seen = sum(1 for m in stalled_client if m.get("topic") == "/wire/heavy")
     ticks_seen = [int(m["msg"]["data"].split()[0]) for m in stalled_client if m.get("topic") == "/wire/tick"]
     assert heavy_seen < sent["heavy"] / 2, (heavy_seen, sent["heavy"])
@@ -590,13 +591,12 @@ def test_a_client_that_never_reads_does_not_slow_another(bridge):
     assert bridge.alive()
 
 
-def drain(sock: socket.socket) -> list[dict[str, Any]]:
-    """Read a raw socket's frames until it has been quiet for a while (the bridge sends nothing unasked here)."""
+def drain(sock: socket.socket, done: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Read a raw socket's frames up to the first message `done` accepts (or until the deadline)."""
     buffer = b""
-    messages = []
-    sock.settimeout(2.0)
+    messages: list[dict[str, Any]] = []
     deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (messages and done(messages[-1])):
         try:
             chunk = sock.recv(1 << 20)
         except TimeoutError:
@@ -604,7 +604,7 @@ def drain(sock: socket.socket) -> list[dict[str, Any]]:
         if not chunk:
             break
         buffer += chunk
-        while True:
+        while not (messages and done(messages[-1])):
             frame = parse_frame(buffer)
             if frame is None:
                 break
