@@ -69,9 +69,6 @@ INTERNAL_NAMES = {
     ("src/skypost_fleet/ros_links.py", "/<drone_id>/deliver/cancel"),
 }
 
-# Private params read outside the config readers that are not set by a launch file, each with why.
-INTERNAL_PARAMS: set[tuple[str, str]] = set()
-
 ADVERTISERS = {"Publisher", "Service", "ActionServer", "SimpleActionServer"}
 
 
@@ -212,8 +209,6 @@ def test_every_get_param_outside_the_readers_is_documented():
     assert seen, "the scan found no rospy.get_param('~...') at all: it is broken"
     missing = []
     for rel, name in seen:
-        if (rel, name) in INTERNAL_PARAMS:
-            continue
         assert rel in SOURCE_SECTIONS, f"{rel} reads ~{name}: map it to a README section in SOURCE_SECTIONS"
         if not param_documented(name, sections[SOURCE_SECTIONS[rel]]):
             missing.append(f"{rel}: ~{name}")
