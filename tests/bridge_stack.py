@@ -4,7 +4,11 @@ module's roscore, its allow-lists from a YAML file the test writes, tokens signe
 Used by tests/ros/test_bridge_*.py; processes run under the module's `harness.Processes` (always reaped)."""
 from __future__ import annotations
 
+import base64
+import json
+import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -102,6 +106,41 @@ class BridgeUnderTest:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise AssertionError("no VmRSS in /proc/<bridge>/status")
+
+
+class Stalled:
+    """A WebSocket client that sends its requests and then never reads (a raw socket with a tiny receive buffer)."""
+
+    def __init__(self, port: int, timeout: float) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                          .encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)  # byte by byte: no frame is read past the handshake
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, message: dict[str, Any]) -> None:
+        payload = json.dumps(message).encode()
+        mask = os.urandom(4)
+        size = len(payload)
+        head = bytes([0x81]) + (bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + size.to_bytes(2, "big"))
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def read_until_closed(self) -> bytes:
+        """Every byte the server sends until it closes the connection (reading answers nothing, pings included)."""
+        received = b""
+        while chunk := self.sock.recv(65536):
+            received += chunk
+        return received
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def _text(value: Any) -> str:

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import itertools
 import json
@@ -26,7 +25,7 @@ import cbor2
 import pytest
 import rosgraph
 import rospy
-from bridge_stack import EVERYTHING, BridgeUnderTest
+from bridge_stack import EVERYTHING, BridgeUnderTest, Stalled
 from harness import wait_for
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
@@ -468,34 +467,6 @@ def test_cbor_subscription(bridge, wire):
 
 
 # -- a client that never reads -----------------------------------------------------------------------------------
-class Stalled:
-    """A WebSocket client that sends its requests and then never reads (a raw socket with a tiny receive buffer)."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.settimeout(WAIT)
-        self.sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                          .encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)  # byte by byte: no frame is read past the handshake
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def send(self, message: dict[str, Any]) -> None:
-        payload = json.dumps(message).encode()
-        mask = os.urandom(4)
-        size = len(payload)
-        head = bytes([0x81]) + (bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + size.to_bytes(2, "big"))
-        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 class Reader(threading.Thread):
     """A client that keeps up: reads /wire/tick in its own thread and notes when each tick arrived."""
 
@@ -521,7 +492,7 @@ class Reader(threading.Thread):
 def test_a_client_that_never_reads_does_not_slow_another(bridge):
     heavy = rospy.Publisher("/wire/heavy", CompressedImage, queue_size=10)
     tick = rospy.Publisher("/wire/tick", String, queue_size=100)
-    stalled = Stalled(bridge.port)
+    stalled = Stalled(bridge.port, WAIT)
     stalled.send({"op": "auth", "mac": bridge.token("admin")})
     stalled.send({"op": "set_level", "level": "warning"})
     stalled.send({"op": "subscribe", "topic": "/wire/heavy", "type": "sensor_msgs/CompressedImage"})
