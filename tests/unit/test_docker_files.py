@@ -351,6 +351,7 @@ def nginx_locations() -> dict[str, str]:
 
 def test_nginx_proxies_the_web_app_and_the_bridge_and_hides_metrics():
     locations = nginx_locations()
+    assert "X-Forwarded-For" in locations["/"] and services()["web"]["environment"]["SKYPOST_PROXY_HOPS"] == "1"
     assert f"proxy_pass http://127.0.0.1:{web_port()};" in locations["/"]
     bridge = locations["= /bridge"]
     assert f"proxy_pass http://127.0.0.1:{ros_site_ports()['bridge_port']};" in bridge

@@ -9,6 +9,7 @@ from typing import Any
 
 from apiflask import APIFlask
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from skypost_web import metrics
 from skypost_web.config import load_settings
@@ -126,6 +127,10 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     cors.init_app(app, resources={rf"{API_PREFIX}/*": {"origins": origins}}, supports_credentials=False)
     ros.init_app(app)
     _sqlite_pragmas(app)
+    if settings["PROXY_HOPS"]:
+        # Behind a proxy every request comes from the proxy's address: the client's is in X-Forwarded-For, and
+        # the rate limits must count per client, not for the whole site.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["PROXY_HOPS"], x_proto=settings["PROXY_HOPS"])
 
     register_error_handlers(app)
     from skypost_web.api import register_blueprints

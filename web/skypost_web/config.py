@@ -67,6 +67,7 @@ class Defaults:
     RATE_LIMIT_DEFAULT = "100 per minute"
     RATE_LIMIT_LOGIN = "10 per minute"
     RATE_LIMIT_PICKUP = "20 per minute"
+    PROXY_HOPS = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are trusted (docker/: nginx, 1)
     # Notifications
     NOTIFIER = "log"  # log | webhook
     WEBHOOK_URL = ""
