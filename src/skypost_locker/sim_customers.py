@@ -61,6 +61,11 @@ class CustomerLine(Generic[Frame]):
         front.cell = cell
         return front
 
+    def refused(self, now: float) -> Customer[Frame] | None:
+        """The screen refused the code of the customer at the front: they leave, the next steps up."""
+        front = self.front
+        return self._next(now) if front is not None and front.cell == 0 else None
+
     def owns(self, cell: int) -> bool:
         front = self.front
         return front is not None and front.cell == cell

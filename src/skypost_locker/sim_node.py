@@ -6,8 +6,9 @@
   the IR sensor of the open cell (the one unlocked most recently) sees a parcel.
 - `sim/customer_arrive` (std_msgs/String, the pickup code): a customer joins the line at the locker; at the front
   they hold the code's QR up to the camera (`camera/image_raw`, mono8) until the locker's `display` says a cell is
-  open for them or `customer_patience` runs out; then they open the door (motorised hatches open by themselves),
-  take the parcel (IR off), close the door and leave, and the next in line steps up.
+  open for them (they leave if it refuses their code) or `customer_patience` runs out; then they open the door
+  (motorised hatches open by themselves), take the parcel (IR off), close the door and leave, and the next in line
+  steps up.
 The board and the customer act in wall time, like the firmware itself.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .qr import render_qr
 from .sim_customers import CustomerLine
 
 CELL_OPEN = re.compile(r"^Cell (\d+) is open")  # the locker's display when a pickup code opened a cell
+CODE_REFUSED = "Code refused"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,12 @@ class LockerSimNode:
     def _on_display(self, msg: String) -> None:
         """The customer at the front reads the screen: only the cell it names is theirs (a cell opened for a
         drone's drop at the same time is not)."""
+        if msg.data.startswith(CODE_REFUSED):
+            with self.lock:
+                left = self.customers.refused(time.monotonic())
+            if left is not None:
+                self._event(f"customer with code {left.code} read \"{msg.data}\" and left")
+            return
         match = CELL_OPEN.match(msg.data)
         if not match:
             return

@@ -68,6 +68,7 @@ class Customer:
     tries: int = 0
     started_wall: float = 0.0      # while at the locker
     gave_up: bool = False
+    collected: bool = False        # took the parcel: never comes back, even while the fleet still says AWAITING
 
 
 @dataclass
@@ -168,6 +169,7 @@ class ScenarioRunner:
                 return
             del self.at_locker[msg.locker_id]
             if msg.success:
+                customer.collected = True
                 self.locker_failures[msg.locker_id] = 0
             else:
                 self._retry(customer, f"pickup refused: {msg.message}")
@@ -375,7 +377,7 @@ class ScenarioRunner:
                 if wall - customer.started_wall > self.config.customer_timeout:
                     del self.at_locker[locker]
                     self._retry(customer, f"no pickup within {self.config.customer_timeout:.0f} s (wall)")
-            waiting = sorted((c for c in self.customers.values() if not c.gave_up and c.due <= now
+            waiting = sorted((c for c in self.customers.values() if not (c.gave_up or c.collected) and c.due <= now
                               and c.locker_id not in self.at_locker and self._awaiting(c.delivery_id)),
                              key=lambda c: c.due)
             for customer in waiting:

@@ -42,6 +42,16 @@ def test_a_customer_who_gives_up_lets_the_next_step_up():
     assert line.cell_unlocked(1).code == "B"
 
 
+def test_a_refused_customer_leaves_at_once_and_the_next_steps_up():
+    line = CustomerLine(patience=30.0)
+    line.arrive("used", "f1", now=0.0)
+    line.arrive("B", "f2", now=0.0)
+    assert line.refused(now=2.0).code == "used"
+    assert line.showing(now=31.0)[0].code == "B"      # B's patience started when they stepped up at 2 s
+    line.cell_unlocked(4)
+    assert line.refused(now=33.0) is None               # a refusal meanwhile is someone else's: B has a cell
+
+
 def test_patience_must_be_positive():
     with pytest.raises(ValueError):
         CustomerLine(patience=0.0)
