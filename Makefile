@@ -65,8 +65,8 @@ demo: build ## run the simulated site (ONCE=1: one order, then exit)
 scenario: build ## run a scenario with a report (ARGS="--drones 10 --lockers 5 --orders 100 ...")
 	$(ENV) && $(PY) scripts/scenario.py $(ARGS)
 
-bench: build ## run the benchmarks, print JSON and a table
-	$(ENV) && $(PY) scripts/run_bench.py
+bench: build ## run the benchmarks, print a table and JSON (QUICK=1: shorter runs)
+	$(ENV) && $(PY) scripts/run_bench.py $(if $(QUICK),--quick)
 
 lint: deps ## ruff over the Python sources
 	$(VENV)/bin/ruff check src nodes tests scripts web bench
