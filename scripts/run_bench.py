@@ -88,13 +88,16 @@ HEADLINES: dict[str, list[Headline]] = {
         Headline("bridge RSS start -> end", "rss_end_mb", "MB", compare="start {rss_start_mb} MB"),
     ],
     "rest": [
-        Headline("POST /api/v1/orders (201)", "orders.rps", "req/s",
-                 compare="bare Flask {bare.rps} req/s, ratio {ratio.rps_orders_over_bare}"),
-        Headline("orders latency p50", "orders.p50_ms", "ms", compare="bare Flask {bare.p50_ms} ms"),
-        Headline("orders latency p99", "orders.p99_ms", "ms", compare="bare Flask {bare.p99_ms} ms"),
+        Headline("POST /api/v1/orders (201), best round", "orders.best_round.rps", "req/s",
+                 compare="bare Flask {bare.best_round.rps} req/s, ratio {ratio.rps_best_rounds}; all rounds "
+                         "{orders.rps} vs {bare.rps} req/s"),
+        Headline("orders latency p50, best round", "orders.best_round.p50_ms", "ms",
+                 compare="bare Flask {bare.best_round.p50_ms} ms; all rounds {orders.p50_ms} ms"),
+        Headline("orders latency p99, best round", "orders.best_round.p99_ms", "ms",
+                 compare="bare Flask {bare.best_round.p99_ms} ms; all rounds {orders.p99_ms} ms"),
         Headline("server CPU per order (gunicorn)", "orders.server_cpu_ms_per_request", "ms",
                  compare="+ PostgreSQL {orders.db_cpu_ms_per_request} ms; bare Flask "
-                         "{bare.server_cpu_ms_per_request} ms"),
+                         "{bare.server_cpu_ms_per_request} ms ({ratio.server_cpu_orders_over_bare}x)"),
         Headline("every 201 order in the DB once, stock consistent", "verify.ok", check=True),
         Headline("no oversell under concurrency", "oversell.ok", check=True),
     ],
