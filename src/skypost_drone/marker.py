@@ -44,7 +44,7 @@ def detect_markers(image: np.ndarray) -> dict[int, np.ndarray]:
     corners, ids, _ = _detector().detectMarkers(gray)
     if ids is None:
         return {}
-    return {int(i): quad.reshape(4, 2).astype(np.float64) for i, quad in zip(ids.flatten(), corners, strict=True)}
+    return {int(i): quad.reshape(4, 2).astype(np.float64) for i, quad in zip(ids.flatten(), corners)}
 
 
 def _intrinsics(camera_matrix: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum
+
+
+class TextEnum(str, Enum):
+    """A str-valued enum that prints as its value, as the standard string enum of Python 3.11 does; the drone's
+    own computer may run 3.8."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
 
 class State(IntEnum):
@@ -28,7 +39,7 @@ class State(IntEnum):
     EMERGENCY_LAND = 11
 
 
-class Event(StrEnum):
+class Event(TextEnum):
     TASK_ASSIGNED = "task_assigned"
     PREFLIGHT_OK = "preflight_ok"
     PREFLIGHT_FAILED = "preflight_failed"
@@ -64,7 +75,7 @@ class Outcome(IntEnum):
     EMERGENCY_LANDED = 5
 
 
-class Action(StrEnum):
+class Action(TextEnum):
     NONE = "none"
     PREFLIGHT = "preflight"
     TAKE_OFF = "take_off"

@@ -1,4 +1,6 @@
 """The precision approach's decisions: search, descent, marker loss, bounded attempts."""
+from __future__ import annotations
+
 import pytest
 
 from skypost_drone.approach import MARKER_FRESH_S, Approach, ApproachConfig, Step

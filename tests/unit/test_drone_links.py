@@ -1,4 +1,6 @@
 """The Clover client (deadlines, busy retries), flight legs (arrival, stuck, deadline) and goal checks."""
+from __future__ import annotations
+
 import math
 import threading
 from types import SimpleNamespace

@@ -1,4 +1,6 @@
 """Marker detection and pose estimation on synthetic downward-camera images rendered here with cv2.aruco."""
+from __future__ import annotations
+
 import math
 
 import cv2

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import pytest
 
 from skypost_common.world import WorldError, load_world, parse_world
