@@ -59,8 +59,8 @@ test-ros: build ## only the node integration tests
 test-e2e: build ## only the end-to-end tests
 	$(ENV) && $(PY) scripts/run_tests.py --tier e2e
 
-demo: build ## run the simulated site (ONCE=1: one order, then exit)
-	$(ENV) && $(PY) scripts/demo.py $(if $(ONCE),--once)
+demo: build ## run the simulated site (ONCE=1: one order, then exit; RECORD=1: a rosbag of the mission)
+	$(ENV) && $(PY) scripts/demo.py $(if $(ONCE),--once) $(if $(RECORD),--record)
 
 scenario: build ## run a scenario with a report (ARGS="--drones 10 --lockers 5 --orders 100 ...")
 	$(ENV) && $(PY) scripts/scenario.py $(ARGS)

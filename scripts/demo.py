@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         site.start_web(args.startup_timeout)
         banner(site, site.wait_ros(args.startup_timeout), time.monotonic() - started)
+        if args.record:
+            bag = args.artifacts.resolve() / "mission.bag"
+            site.record(bag)
+            say(f"recording the mission into {bag} (replay: see the README, 'Field techs: replay a mission')")
         try:
             first_order(site, args)
         except OrderError as exc:
@@ -127,6 +131,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0, help="s for the first order to reach its locker")
     parser.add_argument("--pickup-timeout", type=float, default=45.0, help="s for each pickup attempt")
     parser.add_argument("--pickup-tries", type=int, default=2, help="times the customer shows the code")
+    parser.add_argument("--record", action="store_true", help="rosbag of the mission topics: artifacts/mission.bag")
     args = parser.parse_args()
     if args.speed <= 0 or min(args.startup_timeout, args.timeout, args.pickup_timeout) <= 0 or args.pickup_tries < 1:
         parser.error("--speed and every timeout must be positive, --pickup-tries at least 1")

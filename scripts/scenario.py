@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from skypost_common.world import load_world
+from skypost_sim.recording import mission_topics
 from skypost_sim.report import RunInfo, build_records, headline, render_markdown
 from skypost_sim.scenario_plan import PlanError, check_fault_targets, parse_fault, plan_orders
 from skypost_sim.site_runner import ROOT, Site, SiteError, wait_until
@@ -76,15 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except PlanError as exc:
         parser.error(str(exc))
     return args
-
-
-def record_topics(drones: list[str], lockers: list[str]) -> list[str]:
-    topics = ["/fleet/delivery_status", "/fleet/summary"]
-    for drone in drones:
-        topics += [f"/{drone}/state", f"/{drone}/mavros/local_position/pose"]
-    for locker in lockers:
-        topics += [f"/lockers/{locker}/state", f"/lockers/{locker}/pickups"]
-    return topics
 
 
 def prepare_world(args: argparse.Namespace, out: Path) -> tuple[Path, list[str], list[str]]:
@@ -164,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         config = RunnerConfig(tuple(drones), tuple(lockers), seed=args.seed, pickup_mean=args.pickup_mean,
                               pickup_tries=args.pickup_tries, customer_timeout=args.customer_timeout,
                               timeout=args.timeout, stall=args.stall, progress_period=args.progress,
-                              record_topics=tuple(record_topics(drones, lockers)),
+                              record_topics=tuple(mission_topics(drones, lockers)),
                               record_path=out / "mission.bag" if args.record else None)
         runner = ScenarioRunner(config, orders, args.faults, log=lambda line: print(line, flush=True))
         started = time.monotonic()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from skypost_sim.recording import connected, mission_topics, recorder_command
 from skypost_sim.site_runner import Site, SiteError, describe, family, free_port, listeners
 from skypost_sim.web_stack import RestClient, prepare_db, server_cmd, web_env, worker_cmd
 
@@ -83,6 +84,8 @@ class DemoSite:
                          env={"SKYPOST_BRIDGE_SECRET": bridge_secret})
         self.metrics_port = metrics_port
         self.web_procs: list[subprocess.Popen] = []
+        self.drone_ids: list[str] = []
+        self.locker_ids: list[str] = []
         self.api = RestClient(self.web_url)
 
     def _port(self, what: str, wanted: int) -> int:
@@ -149,7 +152,17 @@ class DemoSite:
         self.wait(ready, timeout, f"{wanted[0]} idle drones and {wanted[1]} online lockers in /fleet/summary")
         sub.unregister()
         summary = latest[0]
+        self.drone_ids = [d.drone_id for d in summary.drones]
+        self.locker_ids = [locker.locker_id for locker in summary.lockers]
         return {"drones": summary.drones_total, "idle": summary.drones_idle, "lockers": summary.lockers_online}
+
+    def record(self, path: Path, timeout: float = 30.0) -> None:
+        """A rosbag of the mission topics (after wait_ros), stopped with the site; the bag is closed cleanly."""
+        topics = mission_topics(self.drone_ids, self.locker_ids)
+        recorder = self.site.start_extra("rosbag", recorder_command(path, topics, "demo_recorder"))
+        self.wait(lambda: recorder.poll() is None and connected("/fleet_manager", "/fleet/delivery_status",
+                                                               "/demo_recorder", self.site.master_uri),
+                  timeout, "the rosbag recorder to connect to the fleet")
 
     def wait_bridge_service(self, timeout: float) -> None:
         """The web worker serves the pickup check to the lockers through the bridge."""

@@ -20,9 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from xmlrpc.client import ServerProxy
 
-import rosgraph
 import rosnode
 import rospy
 from skypost.msg import CellState, DeliveryStatus, FleetSummary, LockerState, PickupEvent
@@ -35,6 +33,7 @@ from skypost.srv import (
 )
 from std_msgs.msg import String
 
+from .recording import connected, recorder_command
 from .report import TERMINAL, DroneSample, StatusEvent, phase_counts
 from .scenario_plan import FOREVER, FaultSpec, PlannedOrder, pick_drone, pickup_delay
 
@@ -234,13 +233,13 @@ class ScenarioRunner:
         path = self.config.record_path
         if path is None:
             return
-        cmd = ["rosbag", "record", "-O", str(path), "__name:=scenario_recorder", *self.config.record_topics]
+        cmd = recorder_command(path, self.config.record_topics, "scenario_recorder")
         self.recorder = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         # the first orders' transitions belong in the bag: start only once the fleet is connected to the recorder
         deadline = time.monotonic() + SERVICE_TIMEOUT
         pause = threading.Event()
-        while not _connected("/fleet_manager", "/fleet/delivery_status", "/scenario_recorder"):
+        while not connected("/fleet_manager", "/fleet/delivery_status", "/scenario_recorder"):
             if self.recorder.poll() is not None or time.monotonic() > deadline:
                 self.data.notes.append("the recording may miss the first transitions: the recorder did not "
                                        f"connect to the fleet within {SERVICE_TIMEOUT:.0f} s")
@@ -495,16 +494,6 @@ class ScenarioRunner:
                 if all(d in self.latest and self.latest[d].state_name in TERMINAL for d in open_ids):
                     return
             pause.wait(0.2)
-
-
-def _connected(publisher: str, topic: str, subscriber: str) -> bool:
-    """Whether `publisher` has a live connection to `subscriber` on `topic` (the publisher node's bus info)."""
-    try:
-        uri = rosgraph.Master("/skypost_scenario").lookupNode(publisher)
-        _code, _msg, connections = ServerProxy(uri).getBusInfo("/skypost_scenario")
-    except Exception:  # not up yet, or gone: not connected
-        return False
-    return any(c[1] == subscriber and c[4] == topic for c in connections)
 
 
 def _service_exists(name: str) -> bool:

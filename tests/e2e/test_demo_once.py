@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from harness import ARTIFACTS, ROOT, port_open
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -40,8 +41,8 @@ def _processes_using(directory: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def demo() -> tuple[int, str]:
     # ports 0: any free ones, so that a demo someone runs on this machine meanwhile cannot clash with the test
-    cmd = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--artifacts", str(OUT), "--web-port", "0",
-           "--bridge-port", "0", "--ros-port", "0"]
+    cmd = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--record", "--artifacts", str(OUT),
+           "--web-port", "0", "--bridge-port", "0", "--ros-port", "0"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -85,3 +86,17 @@ def test_nothing_is_left_running(demo):
     for name in ("web app", "bridge"):
         port = int(re.search(rf"  {name}:\s+\w+://127\.0\.0\.1:(\d+)", output).group(1))
         assert not port_open("127.0.0.1", port), f"the {name} still listens on {port}"
+
+
+def test_the_mission_was_recorded_for_replay(demo):
+    code, output = demo
+    assert code == 0, output[-4000:]
+    bag = OUT.resolve() / "mission.bag"
+    assert f"recording the mission into {bag}" in output
+    assert not bag.with_suffix(".bag.active").exists(), "the recorder was not stopped cleanly"
+    info = subprocess.run(["rosbag", "info", "--yaml", str(bag)], capture_output=True, text=True, timeout=60)
+    assert info.returncode == 0, info.stderr
+    counts = {t["topic"]: t["messages"] for t in yaml.safe_load(info.stdout)["topics"]}
+    for topic in ("/fleet/delivery_status", "/fleet/summary", "/drone_1/state", "/lockers/locker_1/state"):
+        assert counts.get(topic, 0) > 0, (topic, counts)
+    assert any(t.endswith("/pickups") for t in counts), counts   # the customer's pickup is in the bag
