@@ -65,6 +65,24 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(text)
 
 
+def run_script(cmd: Sequence[str], timeout: float, what: str) -> tuple[int, str]:
+    """Run a command in its own process group and return (exit code, output). Past `timeout` it gets SIGTERM (our
+    scripts stop what they started on it), then SIGKILL, and the test fails with the output's tail."""
+    proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            output, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+        pytest.fail(f"{what} took longer than {timeout:.0f}s:\n{output[-4000:]}")
+    return proc.returncode, output
+
+
 class Processes:
     """Child processes of one test scope; each in its own process group, all stopped at teardown."""
 

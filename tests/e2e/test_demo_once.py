@@ -4,16 +4,14 @@ the web app with its worker, orders through the REST API as the demo customer, d
 API's PNG, shows it at the locker and exits 0 once the parcel is picked up. Nothing it started may outlive it."""
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from harness import ARTIFACTS, ROOT, port_open
+from harness import ARTIFACTS, ROOT, port_open, run_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 WALL_LIMIT = 300.0  # s; about 30 s on an idle 2-core machine, most of it starting the site
@@ -43,19 +41,7 @@ def demo() -> tuple[int, str]:
     # ports 0: any free ones, so that a demo someone runs on this machine meanwhile cannot clash with the test
     cmd = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--record", "--artifacts", str(OUT),
            "--web-port", "0", "--bridge-port", "0", "--ros-port", "0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=WALL_LIMIT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)  # the demo stops its site on SIGTERM
-        try:
-            output, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate()
-        pytest.fail(f"demo.py --once took longer than {WALL_LIMIT:.0f}s:\n{output[-4000:]}")
-    return proc.returncode, output
+    return run_script(cmd, WALL_LIMIT, "demo.py --once")
 
 
 def test_first_order_is_picked_up_with_the_decoded_qr(demo):

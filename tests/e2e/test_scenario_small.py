@@ -3,13 +3,10 @@ simavr, the fleet manager), driven by scripts/scenario.py as a field tech would 
 5 orders, customers picking their parcels up, a recording. Every order must end terminal, every parcel reach its
 locker, and the report and the bag be there."""
 import json
-import os
-import signal
-import subprocess
 import sys
 
 import pytest
-from harness import ARTIFACTS, ROOT
+from harness import ARTIFACTS, ROOT, run_script
 
 pytestmark = pytest.mark.e2e
 OUT = ARTIFACTS / "scenario" / "e2e-small"
@@ -23,19 +20,7 @@ def scenario():
            "--drones", "3", "--lockers", "2", "--orders", "5", "--rate", "20", "--speed", "10", "--fleet-picks-locker",
            "--pickup-mean", "20", "--pickup-tries", "2", "--customer-timeout", "30", "--seed", "7", "--record",
            "--timeout", "150", "--stall", "300", "--startup-timeout", "120", "--progress", "10"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=WALL_LIMIT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)  # the script stops its site on SIGTERM
-        try:
-            output, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate()
-        pytest.fail(f"the scenario took longer than {WALL_LIMIT:.0f}s:\n{output[-4000:]}")
-    return proc.returncode, output
+    return run_script(cmd, WALL_LIMIT, "the scenario")
 
 
 def test_every_order_ends_terminal(scenario):
