@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { bounds, fitView, gridStep } from "../../skypost_web/admin/static/js/geometry.js";
+import { bounds, fitView, gridStep, labelOffsets } from "../../skypost_web/admin/static/js/geometry.js";
 import { ImageFormatError, jpegDataUrl } from "../../skypost_web/admin/static/js/image.js";
 import {
   activeRoutes, alerts, battery, boardColumns, cellStatus, DELIVERY, deliveryActions, linkAge, toSec, yawOf,
@@ -146,4 +146,17 @@ test("charts: deliveries per hour and delivery time histogram", () => {
   assert.equal(hist.bins.reduce((n, b) => n + b.count, 0), 3);
   assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
   assert.ok(Number.isNaN(quantile([], 0.5)));
+});
+
+test("labels of drones parked together are stacked right of the group, apart ones stay put", () => {
+  const size = { width: 100, height: 20 };
+  // three drones a few pixels apart at one base, one far away
+  const points = [{ x: 100, y: 200 }, { x: 120, y: 202 }, { x: 80, y: 199 }, { x: 400, y: 50 }];
+  const offsets = labelOffsets(points, size);
+  assert.deepEqual(offsets[3], { dx: 0, dy: 0 });
+  const labels = points.slice(0, 3).map((p, i) => ({ x: p.x + offsets[i].dx, y: p.y + offsets[i].dy }));
+  for (const label of labels) assert.equal(label.x, 120, "every label starts right of the rightmost drone");
+  const tops = labels.map((l) => l.y).sort((a, b) => a - b);
+  assert.ok(tops[1] - tops[0] >= 20 && tops[2] - tops[1] >= 20, `labels overlap: ${tops}`);
+  assert.deepEqual(labelOffsets([], size), []);
 });

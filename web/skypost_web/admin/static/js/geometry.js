@@ -41,3 +41,26 @@ export function gridStep(scale, pixels = 80) {
   }
   return 10 * power;
 }
+
+/**
+ * Where to draw labels that sit to the right of canvas points, so that the labels of points close together (drones
+ * parked at one base) overlap neither each other nor the neighbours' icons: a label starts right of every point in
+ * its row, and goes down until it clears the labels placed before it. `size` is a label's {width, height}.
+ * Returns one {dx, dy} (pixels from its own point) per point, in the order given.
+ */
+export function labelOffsets(points, size = { width: 110, height: 24 }) {
+  const placed = [];
+  return points.map((p) => {
+    const row = points.filter((q) => Math.abs(q.y - p.y) < size.height && q.x >= p.x && q.x - p.x < size.width);
+    const dx = Math.max(...row.map((q) => q.x)) - p.x;
+    let dy = 0;
+    for (;;) {
+      const top = p.y + dy;
+      const clash = placed.find((q) => Math.abs(q.x - (p.x + dx)) < size.width && Math.abs(q.y - top) < size.height);
+      if (!clash) break;
+      dy = clash.y + size.height - p.y;
+    }
+    placed.push({ x: p.x + dx, y: p.y + dy });
+    return { dx, dy };
+  });
+}

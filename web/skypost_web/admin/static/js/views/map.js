@@ -1,7 +1,7 @@
 // Live map in the site's local metres frame: bases, lockers with their markers, drones with heading, state colour,
 // battery and a short trail, and the active route of each delivery. Canvas only, no tiles.
 import { h, replace } from "../dom.js";
-import { bounds, fitView, gridStep } from "../geometry.js";
+import { bounds, fitView, gridStep, labelOffsets } from "../geometry.js";
 import {
   activeRoutes, battery, cellStatus, LOCKER_OFFLINE, missionStateName, position, STATE_COLOURS, stateColour, yawOf,
 } from "../model.js";
@@ -67,10 +67,15 @@ export function mountMap(root, ctx) {
     const drones = [...store.drones.values()];
     for (const route of activeRoutes(drones, store.deliveries, lockers, store.homes())) drawRoute(g, view, route);
     hits = [];
-    for (const drone of drones) {
+    drones.sort((a, b) => a.drone_id.localeCompare(b.drone_id));  // a stable label order between frames
+    const offsets = labelOffsets(drones.map((drone) => {
+      const p = position(drone);
+      return view.toCanvas(p.x, p.y);
+    }));
+    drones.forEach((drone, i) => {
       drawTrail(g, view, store.trails.get(drone.drone_id) || [], stateColour(missionStateName(drone)));
-      hits.push(drawDrone(g, view, drone));
-    }
+      hits.push(drawDrone(g, view, drone, offsets[i]));
+    });
     drawScale(g, view, width, height);
     if (!drones.length) {
       g.fillStyle = "#6b7280";
@@ -161,7 +166,7 @@ function drawBase(g, view, base) {
   g.fillStyle = "#b45309"; g.font = "bold 14px system-ui, sans-serif";
   g.fillText("H", p.x - 5, p.y + 5);
   g.font = "11px system-ui, sans-serif";
-  g.fillText(base.id, p.x - 14, p.y + 28);
+  g.fillText(base.id, p.x - 14, p.y - 18);  // above: drones park below and beside their base
 }
 
 function drawLocker(g, view, id, p, live, meta) {
@@ -216,7 +221,7 @@ function drawTrail(g, view, trail, colour) {
   g.restore();
 }
 
-function drawDrone(g, view, drone) {
+function drawDrone(g, view, drone, label = { dx: 0, dy: 0 }) {
   const p = position(drone);
   const c = view.toCanvas(p.x, p.y);
   const stateName = missionStateName(drone);
@@ -241,10 +246,16 @@ function drawDrone(g, view, drone) {
     g.fillStyle = b.fraction < 0.15 ? "#dc2626" : b.fraction < 0.3 ? "#d97706" : "#16a34a";
     g.fillRect(c.x - bw / 2, c.y + 14, bw * b.fraction, 4);
   }
+  const lx = c.x + 14 + label.dx;
+  const ly = c.y + label.dy;
+  if (label.dx || label.dy) {  // moved clear of its neighbours: a leader line says whose label it is
+    g.strokeStyle = "#9ca3af"; g.lineWidth = 1;
+    g.beginPath(); g.moveTo(c.x + 6, c.y + 4); g.lineTo(lx - 2, ly - 4); g.stroke();
+  }
   g.fillStyle = "#111827"; g.font = "bold 11px system-ui, sans-serif";
-  g.fillText(drone.drone_id, c.x + 14, c.y - 6);
+  g.fillText(drone.drone_id, lx, ly - 6);
   g.font = "10px system-ui, sans-serif"; g.fillStyle = colour;
   g.fillText(`${stateName} · ${b.known ? b.text : "battery ?"}${p.z > 0.3 ? ` · ${p.z.toFixed(1)} m` : ""}`,
-    c.x + 14, c.y + 6);
+    lx, ly + 6);
   return { id: drone.drone_id, x: c.x, y: c.y };
 }
