@@ -16,8 +16,11 @@ export function mountCharts(root, ctx) {
     const records = [...ctx.store.deliveries.values()];
     const now = ctx.store.now;
     const bins = Number.isFinite(now) ? deliveriesPerHour(records, now, 12) : [];
-    barChart(perHour, bins.map((b) => ({ label: clock(b.start) === "—" ? "" : clock(b.start), value: b.count })),
-      "deliveries");
+    // wall-clock hours on a real site; in simulation ROS time starts near 0, so hours relative to now instead
+    const simTime = now < 1e9;
+    const hourLabel = (b, i) => (!simTime ? clock(b.start)
+      : i === bins.length - 1 ? "now" : `${i - bins.length + 1} h`);
+    barChart(perHour, bins.map((b, i) => ({ label: hourLabel(b, i), value: b.count })), "deliveries");
     const values = deliveryTimes(records);
     const hist = histogram(values);
     barChart(times, hist.bins.map((b) => ({ label: `<${duration(b.to)}`, value: b.count })), "deliveries");
