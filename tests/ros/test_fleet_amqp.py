@@ -39,20 +39,17 @@ def site(broker, rospy_node, ros_processes, tmp_path_factory):
     site = FleetSite(ros_processes, tmp_path_factory.mktemp("fleet") / "fleet.sqlite")
     # no drones run in this module: accepted deliveries simply stay queued
     site.start_fleet(drones="drone_1", amqp_url=URL, amqp_prefix=PREFIX)
-    wait_for(lambda: _queue_exists(broker, PREFIX + "deliveries.priority"), 60, "the fleet's queues")
+    # the fleet declares its queues, then binds them: a message published before the binding would be dropped
+    wait_for(lambda: {PREFIX + "deliveries", PREFIX + "deliveries.priority"} <= _bound_queues(), 60,
+             "the fleet's queues bound to its exchange")
     return site
 
 
-def _queue_exists(channel, name):
-    import pika
-
-    probe = channel.connection.channel()  # a failed passive declare closes its channel: never the shared one
-    try:
-        probe.queue_declare(name, passive=True)
-    except pika.exceptions.ChannelClosedByBroker:
-        raise AssertionError(f"{name} missing") from None
-    probe.close()
-    return True
+def _bound_queues() -> set[str]:
+    out = subprocess.run(["rabbitmqctl", "-q", "list_bindings", "source_name", "destination_name"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return {line.split("\t")[1] for line in out.splitlines()
+            if line.count("\t") == 1 and line.split("\t")[0] == PREFIX + "delivery_exchange"}
 
 
 def publish(channel, body, priority=False):
