@@ -213,8 +213,13 @@ export function duration(seconds) {
 }
 
 /** A ROS time as a clock time (wall-clock epochs) or as seconds since start (simulated time from 0). */
+/** Whether a ROS time is wall-clock time (a real site) rather than sim time, which starts near 0. */
+export function isWallClock(seconds) {
+  return seconds > 1e9;
+}
+
 export function clock(seconds) {
   if (!Number.isFinite(seconds) || seconds <= 0) return "—";
-  if (seconds > 1e9) return new Date(seconds * 1000).toLocaleTimeString([], { hour12: false });
+  if (isWallClock(seconds)) return new Date(seconds * 1000).toLocaleTimeString([], { hour12: false });
   return `t+${duration(seconds)}`;
 }

@@ -1,6 +1,6 @@
 // Charts on a canvas (no library): deliveries per hour and the delivery time distribution.
 import { h, replace } from "../dom.js";
-import { clock, duration } from "../model.js";
+import { clock, duration, isWallClock } from "../model.js";
 import { deliveriesPerHour, deliveryTimes, histogram, quantile } from "../stats.js";
 
 export function mountCharts(root, ctx) {
@@ -17,8 +17,7 @@ export function mountCharts(root, ctx) {
     const now = ctx.store.now;
     const bins = Number.isFinite(now) ? deliveriesPerHour(records, now, 12) : [];
     // wall-clock hours on a real site; in simulation ROS time starts near 0, so hours relative to now instead
-    const simTime = now < 1e9;
-    const hourLabel = (b, i) => (!simTime ? clock(b.start)
+    const hourLabel = (b, i) => (isWallClock(now) ? clock(b.start)
       : i === bins.length - 1 ? "now" : `${i - bins.length + 1} h`);
     barChart(perHour, bins.map((b, i) => ({ label: hourLabel(b, i), value: b.count })), "deliveries");
     const values = deliveryTimes(records);
